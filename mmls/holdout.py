@@ -1,0 +1,91 @@
+"""Raster-level geographic holdout at a fixed east-west boundary (MMLSv2 Sec. 2.3)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
+
+from mmls.errors import InputError
+from mmls.raster import Grid
+
+REGIONS = ("base", "isolated")
+SIDES = ("east", "west")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    boundary_x: float  # requested, CRS units
+    boundary_col: int  # pixel column of the boundary edge (snapped)
+    isolated_side: str
+    windows: dict[str, Window]  # region -> pixel window in the composite
+
+    def to_json(self, grid: Grid) -> dict[str, Any]:
+        regions = {}
+        for name, w in self.windows.items():
+            regions[name] = {
+                "col_off": int(w.col_off),
+                "row_off": int(w.row_off),
+                "width": int(w.width),
+                "height": int(w.height),
+                "bounds": list(window_bounds(w, grid.transform)),
+            }
+        return {
+            "boundary_x": self.boundary_x,
+            "boundary_x_snapped": grid.transform.c + self.boundary_col * grid.transform.a,
+            "boundary_col": self.boundary_col,
+            "isolated_side": self.isolated_side,
+            "regions": regions,
+        }
+
+
+def split_regions(grid: Grid, boundary_x: float, isolated_side: str) -> Holdout:
+    """Split the grid at ``boundary_x`` (CRS units) into base and isolated pixel windows.
+
+    The boundary is snapped to the nearest pixel edge (with a warning when it moves); a
+    boundary outside the raster, or one that leaves a region empty, is an error.
+    """
+    if isolated_side not in SIDES:
+        raise InputError(
+            "params.yaml", f"holdout.isolated_side={isolated_side!r} must be one of {SIDES}"
+        )
+    left, _, right, _ = grid.bounds
+    if not left < boundary_x < right:
+        raise InputError(
+            "params.yaml",
+            f"holdout.boundary_x={boundary_x} lies outside the composite's x range "
+            f"({left}, {right})",
+        )
+    exact_col = (boundary_x - grid.transform.c) / grid.transform.a
+    col = round(exact_col)
+    if abs(exact_col - col) > 1e-6:
+        warnings.warn(
+            f"holdout.boundary_x={boundary_x} is not on a pixel edge; snapped to column {col} "
+            f"(x={grid.transform.c + col * grid.transform.a})",
+            stacklevel=2,
+        )
+    if not 0 < col < grid.width:
+        raise InputError(
+            "params.yaml", f"holdout.boundary_x={boundary_x} leaves one region without pixels"
+        )
+    west = Window(0, 0, col, grid.height)
+    east = Window(col, 0, grid.width - col, grid.height)
+    windows = (
+        {"base": west, "isolated": east}
+        if isolated_side == "east"
+        else {
+            "base": east,
+            "isolated": west,
+        }
+    )
+    return Holdout(float(boundary_x), col, isolated_side, windows)
+
+
+def windows_from_json(doc: dict[str, Any]) -> dict[str, Window]:
+    return {
+        name: Window(r["col_off"], r["row_off"], r["width"], r["height"])
+        for name, r in doc["regions"].items()
+    }

@@ -1,0 +1,109 @@
+"""Small IO helpers shared by every stage: atomic outputs, JSON/params, guarded raster opening.
+
+Every stage writes through :func:`atomic_path` / :func:`atomic_dir`, so a failure (bad input,
+Ctrl-C, a crash) never leaves a half-written output where DVC or a user would take it as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import rasterio
+import yaml
+from rasterio.errors import RasterioIOError
+
+from mmls.errors import InputError
+
+PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success it replaces ``path``, on error it is removed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``path`` as a whole."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    """Deterministic JSON (sorted keys, 2-space indent, trailing newline), written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: PathLike) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise InputError(path, "file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from exc
+
+
+def load_params(path: PathLike = "params.yaml") -> dict[str, Any]:
+    try:
+        params = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise InputError(path, "params file not found") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({exc})") from exc
+    if not isinstance(params, dict):
+        raise InputError(path, "params file must hold a mapping")
+    return params
+
+
+def open_raster(path: PathLike) -> rasterio.DatasetReader:
+    """Open a raster for reading, turning missing/corrupt files into an :class:`InputError`."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "file not found")
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(p, "file is empty")
+    try:
+        return rasterio.open(p)
+    except RasterioIOError as exc:
+        raise InputError(p, f"not a readable raster ({exc})") from exc
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2."""
+    try:
+        main()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except RasterioIOError as exc:  # a read failing half-way through a corrupt file
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

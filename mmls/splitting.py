@@ -1,0 +1,214 @@
+"""Spatially grouped, foreground-stratified partitioning (MMLSv2 Sec. 2.4, Eqs. 1-2).
+
+Pure functions from a patch table to an assignment:
+1. ``block_col, block_row = floor(col / 2), floor(row / 2)`` (Eq. 2 with 0-based indices; the
+   paper's ceil pairs columns correctly only for 1-based ones).
+2. Blocks holding patches that share a pixel (a terminal patch overlaps its neighbour, Sec. 2.3)
+   are merged into one group, so that overlapping patches always land in the same split.
+3. Each group's representative foreground ratio is the mean ``fg_ratio`` of its patches; groups
+   are binned into ``bins`` equal-count quantile strata of that value.
+4. Within each stratum, the groups (shuffled by a seeded generator) are dealt to train / val /
+   test by the target fractions, with remainders carried across strata so that the totals stay
+   within one group of target.
+Isolated-region patches all go to ``isolated_test`` and take no part in any of this.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mmls.errors import InputError
+
+BASE_SPLITS = ("train", "val", "test")
+SPLITS = (*BASE_SPLITS, "isolated_test")
+SPLIT_COLUMNS = [
+    "region",
+    "col",
+    "row",
+    "x_off",
+    "y_off",
+    "block_col",
+    "block_row",
+    "group",
+    "fg_pixels",
+    "fg_ratio",
+    "stratum",
+    "split",
+]
+
+
+def validate_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    if set(fractions) != set(BASE_SPLITS):
+        raise InputError("params.yaml", f"split.fractions must name exactly {BASE_SPLITS}")
+    values = {k: float(fractions[k]) for k in BASE_SPLITS}
+    if any(v < 0 for v in values.values()) or not math.isclose(sum(values.values()), 1.0):
+        raise InputError("params.yaml", f"split.fractions must be >= 0 and sum to 1: {values}")
+    return values
+
+
+def overlap_groups(patches: pd.DataFrame, size: int) -> pd.Series:
+    """Group label per patch: its 2x2 block, merged with every block it shares a pixel with.
+
+    Labels are ``"<block_col>_<block_row>"`` of the group's smallest block (deterministic).
+    """
+    blocks = list(zip(patches["block_col"], patches["block_row"], strict=True))
+    parent: dict[tuple[int, int], tuple[int, int]] = {b: b for b in blocks}
+
+    def find(b: tuple[int, int]) -> tuple[int, int]:
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        return b
+
+    # Patches overlap iff their offsets differ by < size on both axes; only neighbours
+    # across a terminal origin can, so comparing each patch to those within `size` suffices.
+    xs = patches["x_off"].to_numpy()
+    ys = patches["y_off"].to_numpy()
+    order = np.argsort(xs, kind="stable")
+    for i_pos, i in enumerate(order):
+        for j in order[i_pos + 1 :]:
+            if xs[j] - xs[i] >= size:
+                break
+            if abs(int(ys[j]) - int(ys[i])) < size:
+                a, b = find(blocks[i]), find(blocks[j])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return pd.Series([f"{find(b)[0]}_{find(b)[1]}" for b in blocks], index=patches.index)
+
+
+def quantile_strata(values: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-count quantile bins: the i-th smallest of n values goes to bin floor(i*bins/n).
+
+    Ties are broken by position, so the result is deterministic and every bin is non-empty
+    whenever n >= bins.
+    """
+    if bins < 1:
+        raise InputError("params.yaml", f"split.bins={bins} must be >= 1")
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    strata = np.empty(n, dtype=np.int64)
+    strata[order] = (np.arange(n) * bins) // max(n, 1)
+    return strata
+
+
+def allocate_counts(
+    n_per_stratum: list[int], fractions: Mapping[str, float]
+) -> list[dict[str, int]]:
+    """Per stratum, how many groups each split gets: largest remainder with carried residue."""
+    carry = dict.fromkeys(BASE_SPLITS, 0.0)
+    out = []
+    for n in n_per_stratum:
+        ideal = {k: n * fractions[k] + carry[k] for k in BASE_SPLITS}
+        counts = {k: max(0, math.floor(ideal[k])) for k in BASE_SPLITS}
+        left = n - sum(counts.values())
+        by_remainder = sorted(BASE_SPLITS, key=lambda k: (-(ideal[k] - counts[k]), k))
+        for k in by_remainder[:left]:
+            counts[k] += 1
+        carry = {k: ideal[k] - counts[k] for k in BASE_SPLITS}
+        out.append(counts)
+    return out
+
+
+def assign_splits(
+    index: pd.DataFrame,
+    *,
+    size: int,
+    fractions: Mapping[str, float],
+    bins: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Return ``index`` (region, col, row, x_off, y_off, fg_pixels, fg_ratio) with the split
+    columns of :data:`SPLIT_COLUMNS`, sorted by region, col, row."""
+    fractions = validate_fractions(fractions)
+    table = index.copy()
+    table["block_col"] = table["col"] // 2  # Eq. 2, 0-based
+    table["block_row"] = table["row"] // 2
+    table["group"] = ""
+    table["stratum"] = -1
+    table["split"] = "isolated_test"
+
+    base = table["region"] == "base"
+    if not base.any():
+        raise InputError("data/tiles/index.csv", "the base region has no patch to split")
+    table.loc[base, "group"] = overlap_groups(table[base], size)
+    iso = table["region"] == "isolated"
+    table.loc[iso, "group"] = (
+        table.loc[iso, "block_col"].astype(str) + "_" + table.loc[iso, "block_row"].astype(str)
+    )
+
+    groups = table[base].groupby("group", sort=True)["fg_ratio"].mean().rename("rep").reset_index()
+    groups["stratum"] = quantile_strata(groups["rep"].to_numpy(), bins)
+    rng = np.random.default_rng(seed)
+    n_per_stratum = [int((groups["stratum"] == s).sum()) for s in range(bins)]
+    group_split: dict[str, str] = {}
+    for s, counts in enumerate(allocate_counts(n_per_stratum, fractions)):
+        names = groups.loc[groups["stratum"] == s, "group"].to_numpy()
+        shuffled = names[rng.permutation(len(names))]
+        labels = [k for k in BASE_SPLITS for _ in range(counts[k])]
+        group_split.update(zip(shuffled, labels, strict=True))
+    stratum_of = dict(zip(groups["group"], groups["stratum"], strict=True))
+    table.loc[base, "split"] = table.loc[base, "group"].map(group_split)
+    table.loc[base, "stratum"] = table.loc[base, "group"].map(stratum_of)
+
+    wanted = [k for k in SPLITS if fractions.get(k, 1.0) > 0]
+    empty = [k for k in wanted if not (table["split"] == k).any()]
+    if empty:
+        counts = table["split"].value_counts().to_dict()
+        raise InputError(
+            "params.yaml",
+            f"split(s) {empty} received no patch ({len(groups)} base groups, patches per split "
+            f"{counts}); use a larger scene, fewer split.bins or other split.fractions",
+        )
+    table["stratum"] = table["stratum"].astype(int)
+    return (
+        table[SPLIT_COLUMNS]
+        .sort_values(["region", "col", "row"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def table1(splits: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """Table 1: per split the number of images and avg/std/min/max foreground in percent,
+    plus the quartiles and deciles (``q10_pct`` ... ``q90_pct``) to compare distributions.
+
+    The standard deviation is the sample one (ddof=1), as pandas and most reports compute it.
+    """
+    out: dict[str, dict[str, float | int]] = {}
+    for split in SPLITS:
+        pct = splits.loc[splits["split"] == split, "fg_ratio"].to_numpy() * 100.0
+        out[split] = {
+            "n_images": len(pct),
+            "avg_fg_pct": round(float(pct.mean()), 4),
+            "std_fg_pct": round(float(pct.std(ddof=1)) if len(pct) > 1 else 0.0, 4),
+            "min_fg_pct": round(float(pct.min()), 4),
+            "max_fg_pct": round(float(pct.max()), 4),
+            **{
+                f"q{int(q * 100):02d}_pct": round(float(np.quantile(pct, q)), 4)
+                for q in (0.1, 0.25, 0.5, 0.75, 0.9)
+            },
+        }
+    return out
+
+
+def fg_intervals(
+    splits: pd.DataFrame, edges_pct: tuple[int, ...] = tuple(range(0, 101, 10))
+) -> pd.DataFrame:
+    """Fig. 2: share (%) of each split's patches per foreground-ratio interval.
+
+    One row per interval, one column per split (wide, so that ``dvc plots`` draws one line per
+    split against ``interval_hi_pct``). Intervals are left-open, right-closed: (0, 10],
+    (10, 20], ... since a kept patch has r > 0.
+    """
+    rows = []
+    for lo, hi in zip(edges_pct[:-1], edges_pct[1:], strict=True):
+        row: dict[str, object] = {"interval": f"{lo}-{hi}%", "interval_hi_pct": hi}
+        for split in SPLITS:
+            pct = splits.loc[splits["split"] == split, "fg_ratio"].to_numpy() * 100.0
+            n_in = int(((pct > lo) & (pct <= hi)).sum())
+            row[split] = round(100.0 * n_in / max(len(pct), 1), 4)
+        rows.append(row)
+    return pd.DataFrame(rows)
