@@ -35,6 +35,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o644)  # mkstemp creates 0600; outputs are ordinary files
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -49,6 +50,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        tmp.chmod(0o755)  # mkdtemp creates 0700
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
