@@ -21,6 +21,7 @@ class Holdout:
     boundary_x: float  # requested, CRS units
     boundary_col: int  # pixel column of the boundary edge (snapped)
     isolated_side: str
+    gap_px: int  # strip left out on the base side of the boundary
     windows: dict[str, Window]  # region -> pixel window in the composite
 
     def to_json(self, grid: Grid) -> dict[str, Any]:
@@ -38,15 +39,18 @@ class Holdout:
             "boundary_x_snapped": grid.transform.c + self.boundary_col * grid.transform.a,
             "boundary_col": self.boundary_col,
             "isolated_side": self.isolated_side,
+            "gap_px": self.gap_px,
             "regions": regions,
         }
 
 
-def split_regions(grid: Grid, boundary_x: float, isolated_side: str) -> Holdout:
+def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int = 0) -> Holdout:
     """Split the grid at ``boundary_x`` (CRS units) into base and isolated pixel windows.
 
     The boundary is snapped to the nearest pixel edge (with a warning when it moves); a
-    boundary outside the raster, or one that leaves a region empty, is an error.
+    boundary outside the raster, or one that leaves a region empty, is an error. ``gap_px``
+    (not in the paper, which uses 0) leaves a strip of that width on the base side of the
+    boundary out of both regions, so that no base patch touches an isolated one.
     """
     if isolated_side not in SIDES:
         raise InputError(
@@ -71,17 +75,20 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str) -> Holdout:
         raise InputError(
             "params.yaml", f"holdout.boundary_x={boundary_x} leaves one region without pixels"
         )
-    west = Window(0, 0, col, grid.height)
-    east = Window(col, 0, grid.width - col, grid.height)
-    windows = (
-        {"base": west, "isolated": east}
-        if isolated_side == "east"
-        else {
-            "base": east,
-            "isolated": west,
-        }
-    )
-    return Holdout(float(boundary_x), col, isolated_side, windows)
+    if gap_px < 0:
+        raise InputError("params.yaml", f"holdout.gap_px={gap_px} must be >= 0")
+    if isolated_side == "east":
+        base = Window(0, 0, col - gap_px, grid.height)
+        isolated = Window(col, 0, grid.width - col, grid.height)
+    else:
+        base = Window(col + gap_px, 0, grid.width - col - gap_px, grid.height)
+        isolated = Window(0, 0, col, grid.height)
+    if base.width <= 0:
+        raise InputError(
+            "params.yaml", f"holdout.gap_px={gap_px} leaves the base region without pixels"
+        )
+    windows = {"base": base, "isolated": isolated}
+    return Holdout(float(boundary_x), col, isolated_side, gap_px, windows)
 
 
 def windows_from_json(doc: dict[str, Any]) -> dict[str, Window]:

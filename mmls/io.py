@@ -99,8 +99,19 @@ def open_raster(path: PathLike) -> rasterio.DatasetReader:
         raise InputError(p, f"not a readable raster ({exc})") from exc
 
 
+#: GDAL's block cache defaults to 5 % of RAM, which alone makes RSS grow with the scene up to
+#: that size (benchmarks/bench_data_chain.py); windowed stages need only a few block rows.
+GDAL_CACHEMAX_MB = 256
+
+
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2."""
+    """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2.
+
+    GDAL's block cache is bounded to :data:`GDAL_CACHEMAX_MB` unless the environment sets
+    ``GDAL_CACHEMAX`` itself.
+    """
+    # GDAL reads it as a config option at the cache's first use; workers inherit it
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHEMAX_MB))
     try:
         main()
     except InputError as exc:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,47 @@ def has_nodata(image: np.ndarray, nodata: float | None) -> bool:
     return nodata is not None and bool((image == nodata).any())
 
 
+def _tile_patches(
+    composite_path: str,
+    mask_path: str,
+    patches: list[Patch],
+    out_dir: str,
+    size: int,
+    min_fg_ratio: float,
+    band_names: Sequence[str],
+) -> tuple[list[dict], TileStats]:
+    """Filter and write ``patches`` (one worker's share). Reads one patch at a time."""
+    out = Path(out_dir)
+    records: list[dict] = []
+    st = TileStats(candidates=len(patches))
+    with open_raster(composite_path) as comp, open_raster(mask_path) as mask_ds:
+        nodata = comp.nodata
+        for p in patches:
+            w = Window(p.x_off, p.y_off, size, size)
+            image = comp.read(window=w)
+            if has_nodata(image, nodata):
+                st.dropped_nodata += 1
+                continue
+            mask = mask_ds.read(1, window=w)
+            fg_pixels = int(np.count_nonzero(mask == 1))
+            fg_ratio = fg_pixels / mask.size  # Eq. 1
+            if fg_ratio <= min_fg_ratio:
+                st.dropped_fg += 1
+                continue
+            patch_grid = Grid(comp.crs, window_transform(w, comp.transform), size, size)
+            _write_tile(
+                out / p.region / "images" / f"{p.name}.tif",
+                image.astype(np.float32, copy=False),
+                patch_grid,
+                nodata,
+                band_names,
+            )
+            _write_tile(out / p.region / "masks" / f"{p.name}.tif", mask[None], patch_grid)
+            st.kept += 1
+            records.append({**asdict(p), "fg_pixels": fg_pixels, "fg_ratio": fg_ratio})
+    return records, st
+
+
 def tile_regions(
     composite_path: PathLike,
     mask_path: PathLike,
@@ -88,48 +131,51 @@ def tile_regions(
     size: int = 128,
     min_fg_ratio: float = 0.0,
     band_names: Sequence[str],
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, dict[str, TileStats]]:
     """Cut every region into patches; keep those without nodata and with fg ratio > threshold.
 
     Writes ``<out_dir>/<region>/images/c<col>_r<row>.tif`` (float32, all bands, the patch's own
     window transform, CRS, band descriptions) and ``.../masks/c<col>_r<row>.tif`` (uint8).
-    Returns the index of kept patches and per-region counts. Reads one patch at a time.
+    Returns the index of kept patches (sorted, so independent of ``workers``) and per-region
+    counts. Each process reads one patch at a time; ``workers`` > 1 spreads rows of patches
+    over processes (writing each small GeoTIFF is CPU-bound: compression and CRS encoding).
     """
     out_dir = Path(out_dir)
-    records: list[dict] = []
-    stats: dict[str, TileStats] = {}
-    with open_raster(composite_path) as comp, open_raster(mask_path) as mask_ds:
+    with open_raster(composite_path) as comp:
         grid = Grid.of(comp)
-        check_same_grid(grid, composite_path, mask_path)  # Sec. 2.2 check before extraction
-        nodata = comp.nodata
-        for region in sorted(windows):
-            patches = region_patches(region, windows[region], size)
-            st = stats[region] = TileStats(candidates=len(patches))
-            (out_dir / region / "images").mkdir(parents=True, exist_ok=True)
-            (out_dir / region / "masks").mkdir(parents=True, exist_ok=True)
-            for p in tqdm(patches, desc=f"tile {region}", unit="patch", leave=False, disable=None):
-                w = Window(p.x_off, p.y_off, size, size)
-                image = comp.read(window=w)
-                if has_nodata(image, nodata):
-                    st.dropped_nodata += 1
-                    continue
-                mask = mask_ds.read(1, window=w)
-                fg_pixels = int(np.count_nonzero(mask == 1))
-                fg_ratio = fg_pixels / mask.size  # Eq. 1
-                if fg_ratio <= min_fg_ratio:
-                    st.dropped_fg += 1
-                    continue
-                patch_grid = Grid(grid.crs, window_transform(w, grid.transform), size, size)
-                _write_tile(
-                    out_dir / region / "images" / f"{p.name}.tif",
-                    image.astype(np.float32, copy=False),
-                    patch_grid,
-                    nodata,
-                    band_names,
-                )
-                _write_tile(out_dir / region / "masks" / f"{p.name}.tif", mask[None], patch_grid)
-                st.kept += 1
-                records.append({**asdict(p), "fg_pixels": fg_pixels, "fg_ratio": fg_ratio})
+    check_same_grid(grid, composite_path, mask_path)  # Sec. 2.2 check before extraction
+    jobs: list[tuple[str, list[Patch]]] = []
+    for region in sorted(windows):
+        (out_dir / region / "images").mkdir(parents=True, exist_ok=True)
+        (out_dir / region / "masks").mkdir(parents=True, exist_ok=True)
+        patches = region_patches(region, windows[region], size)
+        for row in sorted({p.row for p in patches}):
+            jobs.append((region, [p for p in patches if p.row == row]))
+    args = (str(composite_path), str(mask_path))
+    rest = (str(out_dir), size, min_fg_ratio, list(band_names))
+    stats = {region: TileStats() for region in sorted(windows)}
+    records: list[dict] = []
+    progress = tqdm(total=len(jobs), desc="tile", unit="row", leave=False, disable=None)
+    if workers <= 1:
+        results = (_tile_patches(*args, patches, *rest) for _, patches in jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        futures = [pool.submit(_tile_patches, *args, patches, *rest) for _, patches in jobs]
+        results = (f.result() for f in futures)
+    try:
+        for (region, _), (recs, st) in zip(jobs, results, strict=True):
+            total = stats[region]
+            total.candidates += st.candidates
+            total.kept += st.kept
+            total.dropped_nodata += st.dropped_nodata
+            total.dropped_fg += st.dropped_fg
+            records.extend(recs)
+            progress.update()
+    finally:
+        progress.close()
+        if workers > 1:
+            pool.shutdown(cancel_futures=True)
     index = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
     index = index.sort_values(["region", "col", "row"], kind="stable").reset_index(drop=True)
     if len(index) == 0:

@@ -19,7 +19,10 @@ def main() -> None:
     grid = check_composite(composite_path, params["bands"])
     check_same_grid(grid, composite_path, MASK)  # Sec. 2.2: verified before any split
     holdout = split_regions(
-        grid, float(params["holdout"]["boundary_x"]), params["holdout"]["isolated_side"]
+        grid,
+        float(params["holdout"]["boundary_x"]),
+        params["holdout"]["isolated_side"],
+        gap_px=int(params["holdout"].get("gap_px", 0)),
     )
     write_json(OUT, holdout.to_json(grid))
     sizes = {k: f"{int(w.width)}x{int(w.height)} px" for k, w in holdout.windows.items()}

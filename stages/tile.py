@@ -26,6 +26,7 @@ def main() -> None:
             size=params["tile"]["size"],
             min_fg_ratio=params["tile"]["min_fg_ratio"],
             band_names=params["bands"],
+            workers=params["tile"]["workers"],
         )
         index.to_csv(tmp / "index.csv", index=False)
     write_json(STATS, {region: asdict(s) for region, s in stats.items()})

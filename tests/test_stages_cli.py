@@ -22,7 +22,10 @@ W, H = 1100, 700  # 8 x 5 patch grid in the base region with terminal origins
 def run(stage: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / f"{stage}.py")],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -58,7 +61,9 @@ def test_data_chain_runs_end_to_end(project):
     assert len(splits) == len(index) > 0
     assert set(splits["split"]) == {"train", "val", "test", "isolated_test"}
     for rec in splits.itertuples():
-        assert (project / "data/tiles" / rec.region / "images" / f"c{rec.col}_r{rec.row}.tif").exists()
+        assert (
+            project / "data/tiles" / rec.region / "images" / f"c{rec.col}_r{rec.row}.tif"
+        ).exists()
     assert (project / "metrics/table1.json").exists()
     assert not list(project.rglob("*.tmp")), "temporary files left behind"
 

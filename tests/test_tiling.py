@@ -67,6 +67,14 @@ def test_holdout_regions_and_errors():
     for outside in (ORIGIN[0] - 1.0, ORIGIN[0] + 1000 * PIXEL_M + 5, ORIGIN[0]):
         with pytest.raises(InputError, match="boundary_x.*outside"):
             split_regions(grid, outside, "east")
+    h = split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "east", gap_px=128)
+    assert h.windows["base"] == Window(0, 0, 172, 400)
+    assert h.windows["isolated"] == Window(300, 0, 700, 400)
+    h = split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "west", gap_px=128)
+    assert h.windows["base"] == Window(428, 0, 572, 400)
+    assert h.windows["isolated"] == Window(0, 0, 300, 400)
+    with pytest.raises(InputError, match="gap_px"):
+        split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "east", gap_px=300)
     with pytest.raises(InputError, match="isolated_side"):
         split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "north")
 
@@ -154,3 +162,25 @@ def test_mask_on_another_grid_is_refused_before_extraction(tmp_path):
             size=128,
             band_names=BAND_NAMES,
         )
+
+
+def test_parallel_tiling_writes_the_same_bytes(tmp_path):
+    w, h = 520, 300
+    write_composite(tmp_path / "comp.tif", w, h, nodata_box=(0, 20, 0, 20))
+    mask = (np.random.default_rng(3).random((h, w)) < 0.01).astype(np.uint8)
+    write_inventory(tmp_path / "mask.tif", mask, nodata=None)
+    windows = {"base": Window(0, 0, 300, h), "isolated": Window(300, 0, w - 300, h)}
+    kwargs = {"size": 128, "band_names": BAND_NAMES}
+    serial, s1 = tile_regions(
+        tmp_path / "comp.tif", tmp_path / "mask.tif", windows, tmp_path / "t1", workers=1, **kwargs
+    )
+    parallel, s2 = tile_regions(
+        tmp_path / "comp.tif", tmp_path / "mask.tif", windows, tmp_path / "t2", workers=2, **kwargs
+    )
+    assert s1 == s2
+    assert serial.equals(parallel) and len(serial) > 4
+    files1 = sorted(p.relative_to(tmp_path / "t1") for p in (tmp_path / "t1").rglob("*.tif"))
+    files2 = sorted(p.relative_to(tmp_path / "t2") for p in (tmp_path / "t2").rglob("*.tif"))
+    assert files1 == files2
+    for rel in files1:
+        assert (tmp_path / "t1" / rel).read_bytes() == (tmp_path / "t2" / rel).read_bytes()

@@ -1,0 +1,745 @@
+"""Whole-scene landslide mapping with a trained model (sliding windows, blended, streamed).
+
+MMLSv2 trains and scores on 128 x 128 patches; mapping a whole composite needs more care. This
+module applies a model to a composite GeoTIFF of any size (or to one region window of it):
+
+Windows
+    Square windows of ``size`` px (the training tile size) at a stride of ``size - overlap_px``
+    along each axis, plus a terminal window flush with the far edge (:func:`window_origins`, the
+    overlapping analogue of :func:`mmls.tiling.grid_origins`): nothing is padded beyond the
+    raster, and every pixel of the region is covered. Windows whose pixels are all nodata are
+    skipped; inside the other windows nodata pixels are set to 0 after standardisation, exactly as
+    :class:`mmls.store.TileDataset` does in training.
+
+Blending
+    Each window's landslide probability (``softmax(logits)[:, 1]``) is accumulated with a
+    separable weight ``w(i) * w(j)`` where ``w`` is a linear ramp over ``overlap_px`` pixels from
+    each window edge (``w(i) = min(1, (i + 0.5) / o, (size - i - 0.5) / o)``, all ones when
+    ``o = 0``), and the sum is divided by the accumulated weight. Two neighbours at the regular
+    stride have weights summing to 1 across their overlap, so the map fades from one window into
+    the next instead of jumping (no seam); terminal windows overlap more and are normalised the
+    same way. Every weight is > 0, so a pixel covered by one window only gets that window's value.
+
+Memory
+    The scene is processed one row of windows (a strip of ``size`` rows) at a time. The
+    accumulators hold one strip (2 x ``size`` x width float32); inputs are read per batch of
+    windows; finished rows are written in chunks aligned to the output's 256-row block grid (so
+    every compressed block is written once); components and pixel counts are streamed too. Memory
+    is therefore bounded by the scene's *width*, never its area -- except for the landslide
+    polygons themselves, which are the output.
+
+Outputs (all on the composite's own grid: CRS, transform, width and height; tiled, DEFLATE)
+    - probability GeoTIFF, float32, nodata :data:`PROB_NODATA` = -1 (outside [0, 1], so it never
+      collides with a probability; NaN was avoided because ``nan == nan`` is false in most tools);
+    - binary mask GeoTIFF, uint8, 1 = landslide (probability **strictly greater** than
+      ``threshold``, so 0.5 reproduces the argmax of the two logits used by evaluation), 0 =
+      background, :data:`MASK_NODATA` = 255;
+    - GeoPackage of landslide polygons (see :class:`ObjectTracker`).
+
+    A pixel is nodata in the outputs when any of the model's input bands is nodata (or not
+    finite) there, or when it lies outside the mapped region.
+
+Polygons
+    One polygon per 4-connected component of the mask (4-connectivity is also what
+    ``rasterio.features.shapes`` uses, so components and polygons agree). They are built
+    *windowed*: each chunk of rows is polygonised with ``rasterio.features.shapes`` in pixel
+    coordinates (integers, exact), pieces of a component cut by chunk borders are merged with a
+    union (exact on integer coordinates, the pieces share edges), and only then transformed to CRS
+    units. Windowed because a whole-mask polygonisation would hold the whole mask (and GDAL's
+    label raster) in memory; the cost is one union per component that crosses a chunk border.
+    Attributes: ``area_m2`` (pixel count x pixel area, i.e. the raster object's area, independent
+    of simplification), ``n_pixels``, ``mean_prob``, ``max_prob`` and, when an inventory is given,
+    ``matched``. Components smaller than ``min_area_m2`` are dropped; the rest are simplified with
+    ``simplify_m`` (CRS units, topology preserved; 0 = exact pixel outlines, which rasterise back
+    to the mask exactly).
+
+Scoring against an inventory mask on the same grid (only valid pixels of the region count)
+    - pixel metrics: TP/FP/FN/TN pooled over the region -> :func:`mmls.metrics.scores`;
+    - object metrics on 4-connected components: a predicted polygon (after the min-area filter)
+      and an inventory landslide *match* when they share at least ``match_min_overlap_px`` pixels
+      AND their pixel IoU is at least ``match_min_iou`` (defaults 1 px and 0: any overlap).
+      ``obj_recall`` = share of inventory landslides matched by some polygon (detected),
+      ``obj_precision`` = share of polygons matching some inventory landslide (real),
+      ``obj_f1`` their harmonic mean; an empty denominator gives 1.0 (as in :mod:`mmls.metrics`).
+      Inventory pixels where the composite is nodata are not counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import shapely
+import torch
+from affine import Affine
+from rasterio.features import shapes
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from scipy import ndimage
+from shapely import affinity
+from shapely.geometry import shape
+from torch import nn
+from tqdm import tqdm
+
+from mmls.errors import InputError
+from mmls.io import PathLike, open_raster
+from mmls.metrics import Confusion, confusion_from_labels, safe_ratio, scores
+from mmls.raster import Grid, check_north_up, check_same_grid, geotiff_profile
+
+PROB_NODATA = -1.0
+MASK_NODATA = 255
+REGIONS = ("isolated", "base", "all")
+BLOCK = 256  # output block size (mmls.raster.geotiff_profile default) = row chunk of the stream
+GDAL_CACHE_MB = 256  # caps GDAL's block cache (default: 5 % of RAM) so RSS stays bounded
+PROB_NAME = "probability.tif"
+MASK_NAME = "mask.tif"
+POLYGONS_NAME = "landslides.gpkg"
+POLYGONS_LAYER = "landslides"
+
+
+# ------------------------------------------------------------------------------------ config
+@dataclass(frozen=True)
+class PredictConfig:
+    """The ``predict`` params section."""
+
+    overlap_px: int = 32
+    batch_size: int = 16
+    threshold: float = 0.5
+    region: str = "isolated"
+    simplify_m: float = 0.0
+    min_area_m2: float = 0.0
+    match_min_overlap_px: int = 1
+    match_min_iou: float = 0.0
+    device: str = "auto"
+    threads: int | None = 2
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> PredictConfig:
+        """Read ``params['predict']`` (every key optional) and validate it."""
+        section = params.get("predict") or {}
+        unknown = sorted(set(section) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InputError("params.yaml", f"unknown predict key(s) {unknown}")
+        cfg = cls(**section)
+        cfg.validate()
+        return cfg
+
+    def validate(self, size: int = 128) -> None:
+        src = "params.yaml"
+        if not 0 <= self.overlap_px < size:
+            raise InputError(src, f"predict.overlap_px={self.overlap_px} must be in [0, {size})")
+        if self.batch_size < 1:
+            raise InputError(src, "predict.batch_size must be >= 1")
+        if not 0.0 <= self.threshold < 1.0:
+            raise InputError(src, f"predict.threshold={self.threshold} must be in [0, 1)")
+        if self.region not in REGIONS:
+            raise InputError(src, f"predict.region={self.region!r} must be one of {REGIONS}")
+        if self.simplify_m < 0 or self.min_area_m2 < 0:
+            raise InputError(src, "predict.simplify_m and predict.min_area_m2 must be >= 0")
+        if self.match_min_overlap_px < 1 or not 0.0 <= self.match_min_iou <= 1.0:
+            raise InputError(
+                src, "predict.match_min_overlap_px must be >= 1 and match_min_iou in [0, 1]"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise InputError(src, "predict.threads must be null or >= 1")
+
+    def match_rule(self) -> str:
+        return (
+            f"4-connected components match when they share >= {self.match_min_overlap_px} px "
+            f"and their IoU >= {self.match_min_iou}"
+        )
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("params.yaml", f"predict.device {spec!r}: CUDA is not available")
+    return device
+
+
+def region_window(regions_doc: Mapping[str, Any] | None, region: str, grid: Grid) -> Window:
+    """Pixel window of ``region`` (``all`` = the whole composite) from ``regions.json``."""
+    if region == "all":
+        return Window(0, 0, grid.width, grid.height)
+    if regions_doc is None or region not in (regions_doc.get("regions") or {}):
+        raise InputError("data/holdout/regions.json", f"has no region {region!r}")
+    r = regions_doc["regions"][region]
+    w = Window(int(r["col_off"]), int(r["row_off"]), int(r["width"]), int(r["height"]))
+    if (
+        w.col_off < 0
+        or w.row_off < 0
+        or w.col_off + w.width > grid.width
+        or w.row_off + w.height > grid.height
+    ):
+        raise InputError("data/holdout/regions.json", f"region {region!r} lies outside the grid")
+    return w
+
+
+# ------------------------------------------------------------------------- windows, weights
+def window_origins(extent: int, size: int, overlap: int = 0) -> list[int]:
+    """Window origins along one axis: 0, stride, 2 stride, ... plus a terminal ``extent - size``.
+
+    ``stride = size - overlap``. The terminal origin is added only when the regular ones do not
+    reach the far edge. Empty when ``extent < size`` (no padding). With ``overlap = 0`` this is
+    :func:`mmls.tiling.grid_origins`.
+    """
+    if size <= 0 or not 0 <= overlap < size:
+        raise ValueError(f"need size > 0 and 0 <= overlap < size, got {size}, {overlap}")
+    if extent < size:
+        return []
+    origins = list(range(0, extent - size + 1, size - overlap))
+    if origins[-1] + size < extent:
+        origins.append(extent - size)
+    return origins
+
+
+def ramp(size: int, overlap: int) -> np.ndarray:
+    """1-D blending weight: linear ramp over ``overlap`` px from both ends, 1 in between."""
+    if overlap == 0:
+        return np.ones(size, np.float32)
+    i = np.arange(size, dtype=np.float64) + 0.5
+    return np.minimum(1.0, np.minimum(i, size - i) / overlap).astype(np.float32)
+
+
+def blend_weights(size: int, overlap: int) -> np.ndarray:
+    """Separable 2-D weight window (size x size, all > 0)."""
+    w = ramp(size, overlap)
+    return np.outer(w, w)
+
+
+# ------------------------------------------------------------------ streamed connected parts
+@dataclass
+class ObjectStats:
+    """Object-level comparison of predicted components with inventory components."""
+
+    n_true: int
+    n_pred: int
+    true_detected: int
+    pred_matched: int
+
+    @property
+    def recall(self) -> float:
+        return safe_ratio(self.true_detected, self.n_true)
+
+    @property
+    def precision(self) -> float:
+        return safe_ratio(self.pred_matched, self.n_pred)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+    def record(self) -> dict[str, float | int]:
+        return {
+            "obj_n_true": self.n_true,
+            "obj_n_pred": self.n_pred,
+            "obj_true_detected": self.true_detected,
+            "obj_pred_matched": self.pred_matched,
+            "obj_recall": self.recall,
+            "obj_precision": self.precision,
+            "obj_f1": self.f1,
+        }
+
+
+@dataclass
+class Component:
+    """One predicted component: pixel count, probability sum/max, outline in pixel coords."""
+
+    n_pixels: int
+    prob_sum: float
+    prob_max: float
+    geometry: Any  # shapely Polygon in region pixel coordinates (x = col, y = row)
+    matched: bool | None = None
+
+
+class _Labeler:
+    """4-connected component labelling of a binary map fed as consecutive row chunks.
+
+    Each chunk is labelled on its own (``scipy.ndimage.label``, provisional ids offset to be
+    unique); components touching across a chunk border are joined in a union-find.
+    """
+
+    def __init__(self) -> None:
+        self.parent: list[int] = [0]
+        self.sizes: list[np.ndarray] = [np.zeros(1, np.int64)]
+        self.n = 0
+        self.last_row: np.ndarray | None = None
+
+    def _find(self, a: int) -> int:
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def feed(self, fg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Label a chunk; returns (global ids, local ids, offset) with 0 = background."""
+        local, n = ndimage.label(fg)  # default structure: 4-connectivity
+        offset = self.n
+        glob = np.where(local > 0, local.astype(np.int64) + offset, 0)
+        self.parent.extend(range(offset + 1, offset + n + 1))
+        self.sizes.append(np.bincount(local.ravel(), minlength=n + 1)[1:].astype(np.int64))
+        if self.last_row is not None and glob.shape[0]:
+            touch = (self.last_row > 0) & (glob[0] > 0)
+            if touch.any():
+                pairs = np.unique(np.stack([self.last_row[touch], glob[0][touch]], 1), axis=0)
+                for a, b in pairs.tolist():
+                    ra, rb = self._find(a), self._find(b)
+                    if ra != rb:
+                        self.parent[max(ra, rb)] = min(ra, rb)
+        if glob.shape[0]:
+            self.last_row = glob[-1].copy()
+        self.n += n
+        return glob, local, offset
+
+    def resolve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(final id 1..K of every provisional id 0..n, pixel count per final id 0..K)."""
+        parent = np.asarray(self.parent, dtype=np.int64)
+        while True:  # pointer jumping to the roots
+            nxt = parent[parent]
+            if np.array_equal(nxt, parent):
+                break
+            parent = nxt
+        roots, final = np.unique(parent, return_inverse=True)  # root 0 -> final 0
+        sizes = np.bincount(final, weights=np.concatenate(self.sizes), minlength=len(roots))
+        return final.astype(np.int64), sizes.astype(np.int64)
+
+
+class ObjectTracker:
+    """Streams a predicted mask (and optionally an inventory mask) in row chunks.
+
+    Collects per predicted component its pixel count, probability sum/max and outline (when
+    ``polygons``), and the pixel overlap of every (predicted, inventory) component pair, so that
+    :meth:`finish` can apply the min-area filter and the match rule of the module docstring.
+    """
+
+    def __init__(self, width: int, polygons: bool = True) -> None:
+        self.width = width
+        self.polygons = polygons
+        self.pred = _Labeler()
+        self.true = _Labeler()
+        self.has_truth = False
+        self.rows = 0
+        self.prob_sum: list[np.ndarray] = [np.zeros(1)]
+        self.prob_max: list[np.ndarray] = [np.zeros(1)]
+        self.pieces: list[tuple[int, Any]] = []
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def feed(
+        self, pred_fg: np.ndarray, prob: np.ndarray | None = None, true_fg: np.ndarray | None = None
+    ) -> None:
+        """Add the next ``h x width`` rows (booleans; ``prob`` float in [0, 1] or None)."""
+        if pred_fg.ndim != 2 or pred_fg.shape[1] != self.width:
+            raise ValueError(f"expected h x {self.width} rows, got {pred_fg.shape}")
+        glob, local, offset = self.pred.feed(pred_fg)
+        n = self.pred.n - offset
+        flat = local.ravel()
+        if prob is None:
+            prob = pred_fg.astype(np.float64)
+        self.prob_sum.append(np.bincount(flat, weights=prob.ravel(), minlength=n + 1)[1:])
+        pmax = np.zeros(n + 1)
+        np.maximum.at(pmax, flat, prob.ravel())
+        self.prob_max.append(pmax[1:])
+        if self.polygons and n:
+            to_pixels = Affine.translation(0, self.rows)
+            for geom, value in shapes(
+                local.astype(np.int32), mask=local > 0, connectivity=4, transform=to_pixels
+            ):
+                self.pieces.append((int(value) + offset, shape(geom)))
+        if true_fg is not None:
+            self.has_truth = True
+            tglob, _, _ = self.true.feed(true_fg)
+            both = (glob > 0) & (tglob > 0)
+            if both.any():
+                code = (glob[both] << 32) | tglob[both]
+                uniq, counts = np.unique(code, return_counts=True)
+                self.pairs.append((uniq, counts))
+        self.rows += pred_fg.shape[0]
+
+    def finish(
+        self, min_pixels: float = 0.0, min_overlap_px: int = 1, min_iou: float = 0.0
+    ) -> tuple[list[Component], ObjectStats | None]:
+        """Kept components (pixel count >= ``min_pixels``) and the object stats (None without
+        an inventory)."""
+        pmap, psizes = self.pred.resolve()
+        k = len(psizes)
+        prob_sum = np.bincount(pmap, weights=np.concatenate(self.prob_sum), minlength=k)
+        prob_max = np.zeros(k)
+        np.maximum.at(prob_max, pmap, np.concatenate(self.prob_max))
+        keep = psizes >= min_pixels
+        keep[0] = False
+        pred_matched = np.zeros(k, bool)
+        stats = None
+        if self.has_truth:
+            tmap, tsizes = self.true.resolve()
+            true_detected = np.zeros(len(tsizes), bool)
+            if self.pairs:
+                code = np.concatenate([p[0] for p in self.pairs])
+                counts = np.concatenate([p[1] for p in self.pairs])
+                a = pmap[code >> 32]
+                b = tmap[code & 0xFFFFFFFF]
+                final = (a << 32) | b
+                uniq, inv = np.unique(final, return_inverse=True)
+                overlap = np.bincount(inv, weights=counts).astype(np.int64)
+                a, b = uniq >> 32, uniq & 0xFFFFFFFF
+                iou = overlap / (psizes[a] + tsizes[b] - overlap)
+                ok = (overlap >= min_overlap_px) & (iou >= min_iou) & keep[a]
+                pred_matched[a[ok]] = True
+                true_detected[b[ok]] = True
+            stats = ObjectStats(
+                n_true=len(tsizes) - 1,
+                n_pred=int(keep.sum()),
+                true_detected=int(true_detected[1:].sum()),
+                pred_matched=int(pred_matched.sum()),
+            )
+        geoms: dict[int, list[Any]] = {}
+        for prov, geom in self.pieces:
+            fid = int(pmap[prov])
+            if keep[fid]:
+                geoms.setdefault(fid, []).append(geom)
+        components = []
+        for fid in np.flatnonzero(keep).tolist():
+            pieces = geoms.get(fid, [])
+            geometry = None
+            if pieces:
+                geometry = pieces[0] if len(pieces) == 1 else shapely.union_all(pieces)
+            components.append(
+                Component(
+                    n_pixels=int(psizes[fid]),
+                    prob_sum=float(prob_sum[fid]),
+                    prob_max=float(prob_max[fid]),
+                    geometry=geometry,
+                    matched=bool(pred_matched[fid]) if self.has_truth else None,
+                )
+            )
+        return components, stats
+
+
+def object_metrics(
+    pred: np.ndarray, truth: np.ndarray, min_overlap_px: int = 1, min_iou: float = 0.0
+) -> ObjectStats:
+    """Object-level stats of two whole binary masks (see the module docstring for the rule)."""
+    tracker = ObjectTracker(pred.shape[1], polygons=False)
+    tracker.feed(pred.astype(bool), None, truth.astype(bool))
+    _, stats = tracker.finish(0, min_overlap_px, min_iou)
+    assert stats is not None
+    return stats
+
+
+# ------------------------------------------------------------------------------ the predictor
+@dataclass
+class SceneResult:
+    """What :func:`predict_scene` did and measured."""
+
+    region: Window
+    n_windows: int = 0
+    n_windows_skipped: int = 0
+    n_pixels: int = 0
+    n_valid: int = 0
+    n_polygons: int = 0
+    seconds: float = 0.0
+    confusion: Confusion | None = None
+    objects: ObjectStats | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """Flat metrics JSON: pixel scores (None without inventory), object scores, counts."""
+        rec: dict[str, Any] = {
+            "region_col_off": int(self.region.col_off),
+            "region_row_off": int(self.region.row_off),
+            "region_width": int(self.region.width),
+            "region_height": int(self.region.height),
+            "n_pixels": self.n_pixels,
+            "n_valid_pixels": self.n_valid,
+            "n_windows": self.n_windows,
+            "n_windows_skipped": self.n_windows_skipped,
+            "n_polygons": self.n_polygons,
+            "seconds": round(self.seconds, 3),
+            "mpx_per_s": round(self.n_pixels / 1e6 / self.seconds, 4) if self.seconds else None,
+        }
+        for key in ("precision", "recall", "f1", "iou_fg", "iou_bg", "miou"):
+            rec[key] = None
+        for key in ("tp", "fp", "fn", "tn"):
+            rec[key] = None
+        if self.confusion is not None:
+            rec.update(scores(self.confusion))
+            c = self.confusion
+            rec.update(tp=c.tp, fp=c.fp, fn=c.fn, tn=c.tn)
+        if self.objects is not None:
+            rec.update(self.objects.record())
+        rec.update(self.extra)
+        return rec
+
+
+class _RowSink:
+    """Receives finished rows of the region, writes them in block-aligned chunks, scores them."""
+
+    def __init__(
+        self,
+        prob_ds: rasterio.io.DatasetWriter,
+        mask_ds: rasterio.io.DatasetWriter,
+        region: Window,
+        threshold: float,
+        truth_ds: rasterio.io.DatasetReader | None,
+        tracker: ObjectTracker,
+        chunk_rows: int,
+    ) -> None:
+        self.prob_ds, self.mask_ds, self.truth_ds = prob_ds, mask_ds, truth_ds
+        self.col_off, self.row_off = int(region.col_off), int(region.row_off)
+        self.width = int(region.width)
+        self.threshold = threshold
+        self.tracker = tracker
+        self.chunk_rows = chunk_rows
+        self.buf_prob: list[np.ndarray] = []
+        self.buf_valid: list[np.ndarray] = []
+        self.buffered = 0
+        self.written = 0  # region rows written so far
+        self.confusion = Confusion() if truth_ds is not None else None
+        self.n_valid = 0
+
+    def push(self, prob: np.ndarray, valid: np.ndarray) -> None:
+        self.buf_prob.append(prob)
+        self.buf_valid.append(valid)
+        self.buffered += prob.shape[0]
+        # Flush up to the last chunk boundary (absolute output row multiple of chunk_rows).
+        end_abs = self.row_off + self.written + self.buffered
+        boundary = (end_abs // self.chunk_rows) * self.chunk_rows - self.row_off - self.written
+        if boundary > 0:
+            self._flush(boundary)
+
+    def close(self) -> None:
+        if self.buffered:
+            self._flush(self.buffered)
+
+    def _flush(self, n: int) -> None:
+        prob = np.concatenate(self.buf_prob)
+        valid = np.concatenate(self.buf_valid)
+        rest_p, rest_v = prob[n:], valid[n:]
+        prob, valid = prob[:n], valid[:n]
+        self.buf_prob = [rest_p] if len(rest_p) else []
+        self.buf_valid = [rest_v] if len(rest_v) else []
+        self.buffered -= n
+        w = Window(self.col_off, self.row_off + self.written, self.width, n)
+        fg = valid & (prob > self.threshold)
+        mask = np.where(valid, fg, MASK_NODATA).astype(np.uint8)
+        self.prob_ds.write(np.where(valid, prob, PROB_NODATA).astype(np.float32), 1, window=w)
+        self.mask_ds.write(mask, 1, window=w)
+        self.n_valid += int(valid.sum())
+        true_fg = None
+        if self.truth_ds is not None and self.confusion is not None:
+            true_fg = (self.truth_ds.read(1, window=w) == 1) & valid
+            self.confusion += confusion_from_labels(fg[valid], true_fg[valid])
+        self.tracker.feed(fg, np.where(fg, prob, 0.0), true_fg)
+        self.written += n
+
+
+def _output_profile(grid: Grid, dtype: str, nodata: float) -> dict[str, Any]:
+    profile = geotiff_profile(grid, 1, dtype, nodata=nodata, blocksize=BLOCK)
+    profile.update(BIGTIFF="IF_SAFER", sparse_ok=True)
+    return profile
+
+
+def predict_scene(
+    model: nn.Module,
+    composite_path: PathLike,
+    out_dir: PathLike,
+    *,
+    band_idx: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    cfg: PredictConfig,
+    device: torch.device | str = "cpu",
+    region: Window | None = None,
+    truth_path: PathLike | None = None,
+    size: int = 128,
+    channels_last: bool = False,
+    chunk_rows: int = BLOCK,
+    progress: bool = True,
+) -> SceneResult:
+    """Map ``region`` (default: the whole composite) with ``model``; write the three outputs.
+
+    ``band_idx`` are 0-based composite band indices fed to the model in that order, standardised
+    with ``mean``/``std`` (the checkpoint's training statistics). ``model`` maps N x C x size x
+    size to N x 2 x size x size logits. Writes ``probability.tif``, ``mask.tif`` and
+    ``landslides.gpkg`` into ``out_dir`` (which must exist) and, when ``truth_path`` (a {0, 1}
+    mask on the composite grid) is given, scores the map against it. ``chunk_rows`` (multiple of
+    256 for block-aligned writes) is exposed for tests only.
+    """
+    cfg.validate(size)
+    out_dir = Path(out_dir)
+    device = torch.device(device)
+    bands = [int(b) + 1 for b in band_idx]
+    mean_a = np.asarray(mean, np.float32)[:, None, None]
+    inv_std = (1.0 / np.asarray(std, np.float32))[:, None, None]
+    if not len(bands) == len(mean_a) == len(inv_std):
+        raise ValueError("band_idx, mean and std must have the same length")
+    t0 = time.perf_counter()
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(composite_path) as src:
+        grid = Grid.of(src)
+        check_north_up(grid, composite_path)
+        if max(bands) > src.count:
+            raise InputError(
+                composite_path, f"has {src.count} bands, model needs band {max(bands)}"
+            )
+        nodata = src.nodata
+        region = region or Window(0, 0, grid.width, grid.height)
+        W, H = int(region.width), int(region.height)
+        col_off, row_off = int(region.col_off), int(region.row_off)
+        xs = window_origins(W, size, cfg.overlap_px)
+        ys = window_origins(H, size, cfg.overlap_px)
+        if not xs or not ys:
+            raise InputError(
+                composite_path, f"region {W}x{H} px is smaller than one {size}-px window"
+            )
+        if truth_path is not None:
+            check_same_grid(grid, composite_path, truth_path)
+        weights = blend_weights(size, cfg.overlap_px)
+        result = SceneResult(region=region, n_pixels=W * H)
+        tracker = ObjectTracker(W)
+        truth_ctx = open_raster(truth_path) if truth_path is not None else None
+        with (
+            rasterio.open(
+                out_dir / PROB_NAME, "w", **_output_profile(grid, "float32", PROB_NODATA)
+            ) as prob_ds,
+            rasterio.open(
+                out_dir / MASK_NAME, "w", **_output_profile(grid, "uint8", MASK_NODATA)
+            ) as mask_ds,
+        ):
+            prob_ds.set_band_description(1, "landslide_probability")
+            mask_ds.set_band_description(1, "landslide_mask")
+            try:
+                sink = _RowSink(
+                    prob_ds, mask_ds, region, cfg.threshold, truth_ctx, tracker, chunk_rows
+                )
+                bar = tqdm(
+                    total=len(xs) * len(ys),
+                    desc="predict",
+                    unit="win",
+                    disable=None if progress else True,
+                )
+                carry_p = carry_w = None
+                for i, y in enumerate(ys):
+                    acc_p = np.zeros((size, W), np.float32)
+                    acc_w = np.zeros((size, W), np.float32)
+                    valid = np.zeros((size, W), bool)
+                    if carry_p is not None and carry_w is not None:
+                        acc_p[: len(carry_p)] = carry_p
+                        acc_w[: len(carry_w)] = carry_w
+                    for j0 in range(0, len(xs), cfg.batch_size):
+                        batch_x = xs[j0 : j0 + cfg.batch_size]
+                        x0, x1 = batch_x[0], batch_x[-1] + size
+                        raw = src.read(
+                            bands,
+                            window=Window(col_off + x0, row_off + y, x1 - x0, size),
+                            out_dtype="float32",
+                        )
+                        bad = ~np.isfinite(raw)
+                        if nodata is not None:
+                            bad |= raw == nodata
+                        data = (raw - mean_a) * inv_std
+                        data[bad] = 0.0
+                        ok = ~bad.any(axis=0)
+                        valid[:, x0:x1] = ok
+                        todo = [x for x in batch_x if ok[:, x - x0 : x - x0 + size].any()]
+                        result.n_windows += len(batch_x)
+                        result.n_windows_skipped += len(batch_x) - len(todo)
+                        if todo:
+                            stack = np.stack([data[:, :, x - x0 : x - x0 + size] for x in todo])
+                            prob = _forward(model, stack, device, channels_last, size)
+                            for k, x in enumerate(todo):
+                                acc_p[:, x : x + size] += prob[k] * weights
+                                acc_w[:, x : x + size] += weights
+                        bar.update(len(batch_x))
+                    nxt = ys[i + 1] if i + 1 < len(ys) else H
+                    done = nxt - y
+                    ok_rows = valid[:done]
+                    if (acc_w[:done][ok_rows] <= 0).any():  # cannot happen: see docstring
+                        raise AssertionError("a valid pixel is covered by no window")
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        blended = np.where(
+                            ok_rows, acc_p[:done] / acc_w[:done], np.float32(PROB_NODATA)
+                        )
+                    sink.push(blended.astype(np.float32), ok_rows)
+                    carry_p, carry_w = acc_p[done:].copy(), acc_w[done:].copy()
+                sink.close()
+                bar.close()
+            finally:
+                if truth_ctx is not None:
+                    truth_ctx.close()
+        result.n_valid = sink.n_valid
+        result.confusion = sink.confusion
+    pixel_area = abs(grid.transform.a * grid.transform.e)
+    components, stats = tracker.finish(
+        min_pixels=cfg.min_area_m2 / pixel_area if cfg.min_area_m2 else 0.0,
+        min_overlap_px=cfg.match_min_overlap_px,
+        min_iou=cfg.match_min_iou,
+    )
+    result.objects = stats
+    to_crs = window_transform(region, grid.transform)
+    write_polygons(out_dir / POLYGONS_NAME, components, to_crs, grid, cfg.simplify_m)
+    result.n_polygons = len(components)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _forward(
+    model: nn.Module, stack: np.ndarray, device: torch.device, channels_last: bool, size: int
+) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(stack)).to(device, non_blocking=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        logits = model(x)
+    if tuple(logits.shape) != (len(stack), 2, size, size):
+        raise ValueError(
+            f"model output {tuple(logits.shape)} is not N x 2 x {size} x {size} logits"
+        )
+    return torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+
+
+def write_polygons(
+    path: PathLike,
+    components: Sequence[Component],
+    to_crs: Affine,
+    grid: Grid,
+    simplify_m: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """GeoPackage layer ``landslides``: one polygon per kept component, in the composite's CRS.
+
+    ``to_crs`` maps region pixel coordinates (x = col, y = row) to CRS coordinates.
+    """
+    if grid.crs is not None and not grid.crs.is_projected:
+        raise InputError(path, "areas in m^2 need a projected CRS (the composite's is not)")
+    pixel_area = abs(grid.transform.a * grid.transform.e)
+    matrix = [to_crs.a, to_crs.b, to_crs.d, to_crs.e, to_crs.c, to_crs.f]
+    geoms = []
+    for comp in components:
+        g = affinity.affine_transform(comp.geometry, matrix)
+        if simplify_m > 0:
+            g = g.simplify(simplify_m, preserve_topology=True)
+        geoms.append(g)
+    data: dict[str, Any] = {
+        "area_m2": [c.n_pixels * pixel_area for c in components],
+        "n_pixels": [c.n_pixels for c in components],
+        "mean_prob": [c.prob_sum / c.n_pixels for c in components],
+        "max_prob": [c.prob_max for c in components],
+    }
+    if components and components[0].matched is not None:
+        data["matched"] = [bool(c.matched) for c in components]
+    gdf = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=grid.crs), crs=grid.crs)
+    if any(g.geom_type == "MultiPolygon" for g in geoms):
+        gdf["geometry"] = [
+            shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g for g in geoms
+        ]
+    gdf.to_file(path, driver="GPKG", layer=POLYGONS_LAYER)
+    return gdf
