@@ -294,6 +294,7 @@ def run_step(step: str, cfg: dict[str, Any]) -> dict[str, Any]:
             size=128,
             min_fg_ratio=0.0,
             band_names=BAND_NAMES,
+            workers=cfg.get("tile_workers", 1),
         )
         index.to_csv(tiles / "index.csv", index=False)
         result["boundary_col"] = col
@@ -451,6 +452,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--tile-workers", type=int, default=2, help="tile processes (params tile.workers)"
+    )
+    parser.add_argument(
         "--compress", choices=("none", "deflate"), default="none", help="composite compression"
     )
     parser.add_argument("--steps", default=",".join(STEPS), help="subset of copy,align,tile")
@@ -491,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
         work = root / f"{w}x{h}"
         work.mkdir(parents=True, exist_ok=True)
         cfg = {"workdir": str(work), "width": w, "height": h, "seed": args.seed}
-        cfg.update(compress=args.compress, keep_outputs=args.keep)
+        cfg.update(compress=args.compress, keep_outputs=args.keep, tile_workers=args.tile_workers)
         print(f"== {w}x{h}: {composite_bytes(w, h) / 1e9:.2f} GB uncompressed, in {work}")
         try:
             gen, _ = spawn("generate", cfg, env)
