@@ -23,7 +23,7 @@ from mmls.bands import band_indices
 from mmls.errors import InputError
 from mmls.io import PathLike, read_json
 from mmls.metrics import Confusion, check_total, confusion_from_logits, metrics_record
-from mmls.models import load_checkpoint
+from mmls.models import load_checkpoint, resolve_device
 from mmls.stats import write_patch_outputs
 from mmls.store import StoreSplit, TileDataset, load_split, make_loader
 
@@ -148,12 +148,7 @@ class EvalConfig:
         """Fix the torch thread count; return the device (``auto``: CUDA when available)."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError("params.yaml", f"eval.device {self.device!r}: CUDA is not available")
-        return device
+        return resolve_device(self.device)
 
 
 def evaluate_checkpoint(

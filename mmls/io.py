@@ -12,10 +12,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import rasterio
 import yaml
 from rasterio.errors import RasterioIOError
@@ -72,6 +73,21 @@ def read_json(path: PathLike) -> Any:
         raise InputError(path, "file not found") from exc
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc})") from exc
+
+
+def read_csv(path: PathLike, required: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV; a missing/unreadable file or missing ``required`` columns is an InputError."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(p, f"not a readable CSV ({exc})") from exc
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(p, f"missing column(s) {missing}")
+    return df
 
 
 def load_params(path: PathLike = "params.yaml") -> dict[str, Any]:

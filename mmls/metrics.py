@@ -93,13 +93,28 @@ def safe_ratio(numerator: float, denominator: float) -> float:
     return 1.0 if denominator == 0 else float(numerator) / float(denominator)
 
 
-def scores(c: Confusion) -> dict[str, float]:
-    """Precision, recall, F1, IoU_FG, IoU_BG and mIoU of pooled counts (MMLSv2 Sec. 4.1)."""
-    precision = safe_ratio(c.tp, c.tp + c.fp)
-    recall = safe_ratio(c.tp, c.tp + c.fn)
-    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    iou_fg = safe_ratio(c.tp, c.tp + c.fp + c.fn)
-    iou_bg = safe_ratio(c.tn, c.tn + c.fp + c.fn)
+def scores_array(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1, IoU_FG, IoU_BG and mIoU of ``(..., 4)`` pooled counts
+    [tp, fp, fn, tn], vectorized over the leading axes (MMLSv2 Sec. 4.1).
+
+    Zero division: a ratio whose denominator is 0 is 1.0 (nothing to find, nothing found);
+    F1 is 0 when precision + recall is 0.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    tp, fp, fn, tn = (counts[..., i] for i in range(4))
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        out = np.ones(np.broadcast(num, den).shape)
+        np.divide(num, den, out=out, where=den != 0)
+        return out
+
+    precision = ratio(tp, tp + fp)
+    recall = ratio(tp, tp + fn)
+    pr = precision + recall
+    f1 = np.zeros_like(pr)
+    np.divide(2 * precision * recall, pr, out=f1, where=pr != 0)
+    iou_fg = ratio(tp, tp + fp + fn)
+    iou_bg = ratio(tn, tn + fp + fn)
     return {
         "precision": precision,
         "recall": recall,
@@ -108,6 +123,12 @@ def scores(c: Confusion) -> dict[str, float]:
         "iou_bg": iou_bg,
         "miou": (iou_bg + iou_fg) / 2,
     }
+
+
+def scores(c: Confusion) -> dict[str, float]:
+    """:func:`scores_array` of one confusion, as Python floats."""
+    values = scores_array(np.array([c.tp, c.fp, c.fn, c.tn]))
+    return {k: float(v) for k, v in values.items()}
 
 
 def check_total(c: Confusion, n_images: int, height: int, width: int) -> None:

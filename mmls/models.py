@@ -69,6 +69,16 @@ def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Modul
         raise InputError(source, f"cannot build {arch} ({exc})") from exc
 
 
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("params.yaml", f"device {spec!r} requested but CUDA is not available")
+    return device
+
+
 def save_checkpoint(
     path: PathLike, weights: nn.Module | Mapping[str, torch.Tensor], meta: Mapping[str, Any]
 ) -> None:

@@ -156,16 +156,6 @@ class PredictConfig:
         )
 
 
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("params.yaml", f"predict.device {spec!r}: CUDA is not available")
-    return device
-
-
 def region_window(regions_doc: Mapping[str, Any] | None, region: str, grid: Grid) -> Window:
     """Pixel window of ``region`` (``all`` = the whole composite) from ``regions.json``."""
     if region == "all":

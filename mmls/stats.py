@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from mmls.errors import InputError
-from mmls.io import PathLike, atomic_path
+from mmls.io import PathLike, atomic_path, read_csv
+from mmls.metrics import scores_array
 
 #: Columns of a per-patch counts file ``<metrics>.patches.csv``.
 PATCH_COLUMNS: tuple[str, ...] = (
@@ -118,15 +119,7 @@ def write_patch_counts(path: PathLike, table: pd.DataFrame) -> None:
 def read_patch_counts(path: PathLike) -> pd.DataFrame:
     """Read and check a per-patch counts file."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file not found")
-    try:
-        df = pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(p, f"not a readable CSV ({exc})") from exc
-    missing = [c for c in PATCH_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(p, f"missing column(s) {missing}")
+    df = read_csv(p, PATCH_COLUMNS)
     if df.duplicated(list(KEY_COLUMNS)).any():
         raise InputError(p, "a (region, col, row) patch appears more than once")
     if (df[list(COUNT_COLUMNS)] < 0).to_numpy().any():
@@ -185,36 +178,8 @@ def write_patch_outputs(
 
 
 # ------------------------------------------------------------------------------ pooled metrics
-def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.ones(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
-def pooled_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Pooled metrics of ``(..., 4)`` summed counts [tp, fp, fn, tn], vectorized.
-
-    Same definitions and zero-division policy (empty denominator -> 1.0) as :mod:`mmls.metrics`.
-    """
-    c = np.asarray(counts, dtype=np.float64)
-    tp, fp, fn, tn = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
-    precision = _safe_ratio(tp, tp + fp)
-    recall = _safe_ratio(tp, tp + fn)
-    pr = precision + recall
-    f1 = np.zeros_like(pr)
-    np.divide(2 * precision * recall, pr, out=f1, where=pr != 0)
-    iou_fg = _safe_ratio(tp, tp + fp + fn)
-    iou_bg = _safe_ratio(tn, tn + fp + fn)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "iou_fg": iou_fg,
-        "iou_bg": iou_bg,
-        "miou": (iou_fg + iou_bg) / 2,
-    }
+#: Pooled metrics of ``(..., 4)`` summed counts, vectorized: the one implementation in metrics.
+pooled_metrics = scores_array
 
 
 # ---------------------------------------------------------------------------------- bootstrap

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
-from mmls.io import PathLike, atomic_dir, open_raster, read_json, write_json
+from mmls.io import PathLike, atomic_dir, open_raster, read_csv, read_json, write_json
 
 SPLITS: tuple[str, ...] = ("train", "val", "test", "isolated_test")
 INDEX_COLUMNS: tuple[str, ...] = ("region", "col", "row")
@@ -48,15 +48,7 @@ N_SYMMETRIES = 8
 def read_splits(path: PathLike) -> pd.DataFrame:
     """Read ``data/splits.csv`` and check the columns the store needs."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file not found")
-    try:
-        df = pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(p, f"not a readable CSV ({exc})") from exc
-    missing = [c for c in (*INDEX_COLUMNS, "split") if c not in df.columns]
-    if missing:
-        raise InputError(p, f"missing column(s) {missing}")
+    df = read_csv(p, (*INDEX_COLUMNS, "split"))
     unknown = sorted(set(df["split"].astype(str)) - set(SPLITS))
     if unknown:
         raise InputError(p, f"unknown split value(s) {unknown}; expected {list(SPLITS)}")

@@ -41,7 +41,7 @@ from mmls.errors import InputError
 from mmls.evaluation import evaluate, to_device
 from mmls.io import PathLike, atomic_path
 from mmls.metrics import scores
-from mmls.models import build_model, save_checkpoint
+from mmls.models import build_model, resolve_device, save_checkpoint
 from mmls.store import TileDataset, band_stats, epoch_plan, load_split, make_loader
 
 HISTORY_COLUMNS: tuple[str, ...] = (
@@ -147,16 +147,6 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------ torch set-up
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("params.yaml", f"device {spec!r} requested but CUDA is not available")
-    return device
-
-
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)

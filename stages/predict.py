@@ -13,8 +13,8 @@ import torch  # noqa: E402
 
 from mmls.bands import band_indices  # noqa: E402
 from mmls.io import atomic_dir, load_params, read_json, run_stage, write_json  # noqa: E402
-from mmls.models import load_checkpoint  # noqa: E402
-from mmls.predict import PredictConfig, predict_scene, region_window, resolve_device  # noqa: E402
+from mmls.models import load_checkpoint, resolve_device  # noqa: E402
+from mmls.predict import PredictConfig, predict_scene, region_window  # noqa: E402
 from mmls.raster import check_composite  # noqa: E402
 
 OUT = Path("predictions/scene")
