@@ -29,7 +29,13 @@ from mmls.predict import (
     window_origins,
 )
 from mmls.tiling import grid_origins
-from tests.rasters import MARS_EQC, PIXEL_M, composite_transform, write_composite
+from tests.rasters import (
+    MARS_EQC,
+    PIXEL_M,
+    composite_transform,
+    write_composite,
+    write_inventory,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 128
@@ -196,18 +202,7 @@ def test_outputs_carry_the_grid_and_nodata(tmp_path) -> None:
         dst.write(data)
     truth = np.zeros((height, width), np.uint8)
     truth[150:200, 200:260] = 1
-    with rasterio.open(
-        tmp_path / "t.tif",
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="uint8",
-        crs=MARS_EQC,
-        transform=composite_transform(),
-    ) as dst:
-        dst.write(truth, 1)
+    write_inventory(tmp_path / "t.tif", truth, nodata=None)
     res = run_predict(
         conv_model(),
         tmp_path / "c.tif",
@@ -413,18 +408,7 @@ def project(tmp_path) -> Path:
     mask = np.zeros((height, width), np.uint8)
     mask[100:160, 250:330] = 1
     (tmp_path / "data" / "aligned").mkdir(parents=True)
-    with rasterio.open(
-        tmp_path / "data/aligned/mask.tif",
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="uint8",
-        crs=MARS_EQC,
-        transform=composite_transform(),
-    ) as dst:
-        dst.write(mask, 1)
+    write_inventory(tmp_path / "data/aligned/mask.tif", mask, nodata=None)
     regions = {
         "regions": {
             "base": {"col_off": 0, "row_off": 0, "width": 200, "height": height},
