@@ -5,41 +5,32 @@ random flip/rotation, batching; no model) in images/s and (2) a few Adam steps o
 (U-Net by default) on the same batches, in images/s, and prints both. Uses ``data/store`` when
 it exists, otherwise a synthetic store it writes to a temporary directory.
 
-    python benchmarks/bench_loader.py [--store data/store] [--model unet] [--threads 2]
+    python -m benchmarks.bench_loader [--store data/store] [--model unet] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from mmls.bands import band_indices  # noqa: E402
-from mmls.models import build_model  # noqa: E402
-from mmls.store import (  # noqa: E402
-    TileDataset,
-    band_stats,
-    epoch_plan,
-    load_split,
-    make_loader,
-    write_synthetic_store,
-)
+from mmls.config import load_params
+from mmls.dataset import TileDataset, epoch_plan, make_loader
+from mmls.device import resolve_device
+from mmls.models import build_model, read_model
+from mmls.normalization import Standardizer, band_stats
+from mmls.store import load_store
+from tests.stores import write_synthetic_store
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = {"unet": {"arch": "Unet", "encoder_name": "resnet34", "encoder_weights": None}}
 
 
 def model_config(name: str) -> dict:
-    """``models.<name>`` from params.yaml, else the U-Net default."""
-    section = (yaml.safe_load((ROOT / "params.yaml").read_text()) or {}).get("models") or {}
-    return section.get(name, DEFAULT_MODELS.get(name))
+    """``models.<name>`` from params.yaml."""
+    return read_model(load_params(ROOT / "params.yaml"), name)
 
 
 def loader_throughput(ds: TileDataset, batch_size: int, workers: int, min_images: int) -> float:
@@ -93,9 +84,7 @@ def main() -> None:
     parser.add_argument("--synthetic-tiles", type=int, default=128)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = resolve_device(args.device)
 
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store
@@ -103,11 +92,11 @@ def main() -> None:
             store = Path(tmp) / "store"
             write_synthetic_store(store, {"train": args.synthetic_tiles}, size=128)
             print(f"no store at {args.store}: using a synthetic one ({args.synthetic_tiles} tiles)")
-        split = load_split(store, "train")
-        idx = band_indices(split.bands, available=split.bands)
-        mean, std = band_stats(split.images, idx, split.nodata)
-        ds = TileDataset(split.images, split.masks, idx, mean, std, split.nodata)
-        size = split.images.shape[-1]
+        st = load_store(store)
+        rows, idx = st.rows("train"), list(range(len(st.bands)))
+        mean, std = band_stats(st.images, rows, idx, st.nodata)
+        ds = TileDataset(st.images, st.masks, rows, idx, Standardizer(mean, std, st.nodata))
+        size = st.size
         loader_ips = loader_throughput(ds, args.batch_size, args.workers, 4 * len(ds))
         train_ips = train_throughput(ds, args.model, args.batch_size, args.steps, device)
 

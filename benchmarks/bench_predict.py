@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
 
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from affine import Affine  # noqa: E402
-from rasterio.crs import CRS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CRS_MARS = CRS.from_proj4(
     "+proj=eqc +lat_ts=0 +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +R=3396190 +units=m +no_defs"
@@ -72,7 +71,10 @@ def child(composite: str, out_dir: str) -> None:
     """Map one composite with the stand-in model; print one JSON line of measurements."""
     import torch
 
+    from mmls.bands import BAND_NAMES
+    from mmls.config import load_params, parse
     from mmls.predict import PredictConfig, predict_scene
+    from mmls.predictor import Predictor
 
     torch.set_num_threads(1)
     model = torch.nn.Conv2d(7, 2, 1)
@@ -84,14 +86,15 @@ def child(composite: str, out_dir: str) -> None:
     model.eval()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    cpu = torch.device("cpu")
+    predictor = Predictor(model, BAND_NAMES, [0.0] * 7, [1.0] * 7, None, cpu, False, 128, {}, "")
+    section = {**load_params(ROOT / "params.yaml")["predict"], "overlap_px": 32, "batch_size": 16}
     res = predict_scene(
-        model,
+        predictor,
         composite,
         out_dir,
         band_idx=range(7),
-        mean=[0.0] * 7,
-        std=[1.0] * 7,
-        cfg=PredictConfig(overlap_px=32, batch_size=16),
+        cfg=parse(section, PredictConfig, "predict"),
         progress=False,
     )
     rec = res.record()

@@ -1,6 +1,5 @@
 """mmls: a reproducible pipeline for Martian landslide segmentation (MMLSv2 method).
 
 One module per concern; the DVC stage scripts in ``stages/`` are thin wrappers around these.
+This file holds no code, so that no stage needs it as a dependency.
 """
-
-__version__ = "0.1.0"

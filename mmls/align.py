@@ -21,11 +21,32 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
+from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.io import PathLike, atomic_path, open_raster
 from mmls.raster import Grid, check_same_grid, geotiff_profile, iter_windows, overlap_fraction
 
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb"}
+
+
+class AlignConfig(Section):
+    """The ``align`` params section."""
+
+    window_px: int  # windows of this size bound the memory of align and binarize
+    # Vector inventories: keep only features whose `class_column` equals `class_value`
+    # (both null: every feature is a landslide).
+    class_column: str | None
+    class_value: str | int | float | None
+
+    def check(self) -> None:
+        if self.window_px < 1:
+            raise ParamError("window_px", "must be >= 1")
+
+
+class BinarizeConfig(Section):
+    """The ``binarize`` params section."""
+
+    landslide_class: int  # the inventory class that becomes foreground (1)
 
 
 class PartialCoverageWarning(UserWarning):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from mmls.config import entry, value
 from mmls.errors import InputError
 
 #: The composite's band order, as published (Fig. 3 caption): red, green, blue, DEM, slope,
@@ -36,3 +38,18 @@ def band_indices(
             source, f"unknown band name(s) {unknown}; known bands are {list(available)}"
         )
     return [list(available).index(name) for name in selected]
+
+
+def read_bands(params: Mapping[str, Any]) -> list[str]:
+    """The ``bands`` param: the composite's band order, each of :data:`BAND_NAMES` once."""
+    bands = value(params, "bands", list[str])
+    if sorted(bands) != sorted(BAND_NAMES):
+        raise InputError("params.yaml:bands", f"must name each of {list(BAND_NAMES)} once")
+    return bands
+
+
+def read_band_set(params: Mapping[str, Any], name: str) -> list[str]:
+    """``band_sets.<name>``: known band names, none repeated."""
+    bands = entry(params, "band_sets", name, list[str])
+    band_indices(bands, source=f"params.yaml:band_sets.{name}")
+    return bands

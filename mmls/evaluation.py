@@ -1,16 +1,18 @@
-"""Scoring a model on a store split: pooled metrics and per-image latency (MMLSv2 Sec. 4.1).
+"""Scoring a model on store rows: per-patch counts, pooled metrics and latency (Sec. 4.1).
 
-Confusion counts are accumulated over every pixel of the split (see :mod:`mmls.metrics`), so the
-scores do not depend on the batch size. Latency is the median, over repeats after a warm-up, of
-one forward pass (plus argmax) on ONE image already on the device, synchronised on CUDA.
+Counting happens once, per patch (:func:`mmls.metrics.patch_counts`); the split's confusion is
+the sum of those rows, so the scores do not depend on the batch size and the block bootstrap
+(:mod:`mmls.stats`) resamples exactly what the metrics JSON pools. Latency is the median, over
+repeats after a warm-up, of one forward pass (plus argmax) on ONE image already on the device,
+synchronised on CUDA.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,37 +21,53 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mmls.bands import band_indices
-from mmls.errors import InputError
-from mmls.io import PathLike, read_json
-from mmls.metrics import Confusion, check_total, confusion_from_logits, metrics_record
-from mmls.models import load_checkpoint, resolve_device
-from mmls.stats import write_patch_outputs
-from mmls.store import StoreSplit, TileDataset, load_split, make_loader
+from mmls.config import ParamError, Section
+from mmls.dataset import TileDataset, make_loader, sequential_batches
+from mmls.device import device_label, resolve_device, set_threads
+from mmls.io import PathLike, write_json
+from mmls.layout import MASKS_SUFFIX, PATCHES_SUFFIX, SPLITS
+from mmls.metrics import Confusion, metrics_record, patch_counts
+from mmls.patch_files import patch_table, write_masks, write_patch_table
+from mmls.predictor import Predictor, to_device
+from mmls.store import Store
+
+
+class EvalConfig(Section):
+    """The ``eval`` params section."""
+
+    splits: list[str]  # the labelled splits each trained model is scored on
+    device: str  # auto = cuda when available, else cpu
+    threads: int | None  # fixed thread count for the scoring pass and the latency measurement
+    batch_size: int
+    latency_warmup: int  # batch-1 forward passes discarded before timing
+    latency_repeats: int  # latency_s = median over these batch-1 forward passes
+
+    def check(self) -> None:
+        unknown = sorted(set(self.splits) - set(SPLITS))
+        if unknown or not self.splits:
+            raise ParamError("splits", f"must be a non-empty list of {list(SPLITS)}")
+        if self.batch_size < 1:
+            raise ParamError("batch_size", "must be >= 1")
+        if self.latency_warmup < 0:
+            raise ParamError("latency_warmup", "must be >= 0")
+        if self.latency_repeats < 1:
+            raise ParamError("latency_repeats", "must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise ParamError("threads", "must be null or >= 1")
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Pooled confusion, mean per-pixel cross entropy and image count of one pass over a split,
-    and (when asked for) the predicted labels, N x H x W uint8 in dataset order."""
+    """One pass over some rows: N x 4 per-patch counts, mean per-pixel cross entropy and (when
+    asked for) the predicted labels, N x H x W uint8 in row order."""
 
-    confusion: Confusion
+    counts: np.ndarray
     loss: float
-    n_images: int
-    predictions: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
-
-def dataset_for(split: StoreSplit, meta: Mapping[str, Any]) -> TileDataset:
-    """The :class:`TileDataset` of ``split`` with a checkpoint's bands and normalisation."""
-    idx = band_indices(meta["bands"], available=split.bands, source="checkpoint bands")
-    norm = meta["normalization"]
-    return TileDataset(split.images, split.masks, idx, norm["mean"], norm["std"], split.nodata)
-
-
-def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """Move an image batch to ``device`` in the configured memory layout."""
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return x.to(device, non_blocking=True, memory_format=fmt)
+    @property
+    def confusion(self) -> Confusion:
+        return Confusion.of(self.counts)
 
 
 @torch.inference_mode()
@@ -60,53 +78,38 @@ def evaluate(
     batch_size: int,
     channels_last: bool = False,
     num_workers: int = 0,
-    keep_predictions: bool = False,
+    keep_labels: bool = False,
 ) -> EvalResult:
-    """Pooled confusion counts and mean cross entropy of ``model`` (eval mode) over ``dataset``;
-    with ``keep_predictions`` also the argmax labels of every image."""
+    """Per-patch counts and mean cross entropy of ``model`` (eval mode) over ``dataset``."""
     model.eval()
-    n = len(dataset)
-    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
-    total = Confusion()
-    loss_sum = 0.0
-    height = width = 0
-    loader = make_loader(dataset, batches, num_workers, pin=device.type == "cuda")
+    loader = make_loader(
+        dataset, sequential_batches(len(dataset), batch_size), num_workers, device.type == "cuda"
+    )
+    counts: list[np.ndarray] = [np.zeros((0, 4), np.int64)]
     kept: list[np.ndarray] = []
+    loss_sum = 0.0
     for x, y in loader:
-        x = to_device(x, device, channels_last)
         y = y.to(device, non_blocking=True)
-        logits = model(x)
+        logits = model(to_device(x, device, channels_last))
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        total = total + confusion_from_logits(logits, y)
-        height, width = y.shape[-2:]
-        if keep_predictions:
-            kept.append(logits.argmax(1).to(torch.uint8).cpu().numpy())
-    if n:
-        check_total(total, n, height, width)
-    n_pixels = total.total
-    predictions = np.concatenate(kept) if keep_predictions and kept else None
-    return EvalResult(total, loss_sum / n_pixels if n_pixels else float("nan"), n, predictions)
-
-
-def device_label(device: torch.device) -> str:
-    """Readable device of a measurement, e.g. ``cpu (2 threads)`` or ``cuda (NVIDIA A100)``."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"{device.type} ({torch.get_num_threads()} threads)"
+        labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
+        counts.append(patch_counts(labels, y.cpu().numpy()))
+        if keep_labels:
+            kept.append(labels)
+    all_counts = np.concatenate(counts)
+    n_pixels = int(all_counts.sum())
+    labels_out = np.concatenate(kept) if keep_labels and kept else None
+    return EvalResult(all_counts, loss_sum / n_pixels if n_pixels else float("nan"), labels_out)
 
 
 @torch.inference_mode()
 def measure_latency(
-    model: nn.Module,
-    image: torch.Tensor,
-    device: torch.device,
-    warmup: int = 5,
-    repeats: int = 20,
-    channels_last: bool = False,
+    predictor: Predictor, image: torch.Tensor, warmup: int = 5, repeats: int = 20
 ) -> float:
     """Median seconds of one batch-1 forward pass (+ argmax) after ``warmup`` passes."""
+    model, device = predictor.model, predictor.device
     model.eval()
-    x = to_device(image.unsqueeze(0), device, channels_last)
+    x = to_device(image.unsqueeze(0), device, predictor.channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         model(x).argmax(1)
@@ -121,90 +124,48 @@ def measure_latency(
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    """The ``eval`` params section."""
+class Scored:
+    """A checkpoint scored on some rows: the flat metrics record, per-patch table, labels."""
 
-    device: str = "auto"
-    threads: int | None = None
-    batch_size: int = 16
-    latency_warmup: int = 5
-    latency_repeats: int = 30
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> EvalConfig:
-        """Read ``params['eval']`` (every key optional)."""
-        section = params.get("eval") or {}
-        unknown = sorted(set(section) - {f.name for f in fields(cls)})
-        if unknown:
-            raise InputError("params.yaml", f"unknown eval key(s) {unknown}")
-        cfg = cls(**section)
-        if cfg.batch_size < 1 or cfg.latency_warmup < 0 or cfg.latency_repeats < 1:
-            raise InputError("params.yaml", "eval.batch_size/latency_repeats must be >= 1")
-        if cfg.threads is not None and cfg.threads < 1:
-            raise InputError("params.yaml", "eval.threads must be null or >= 1")
-        return cfg
-
-    def setup(self) -> torch.device:
-        """Fix the torch thread count; return the device (``auto``: CUDA when available)."""
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        return resolve_device(self.device)
+    record: dict[str, Any]
+    patches: pd.DataFrame
+    labels: np.ndarray
 
 
-def evaluate_checkpoint(
-    checkpoint: PathLike,
-    store_dir: PathLike,
-    split: str,
-    device: torch.device,
+def score(
+    predictor: Predictor,
+    store: Store,
+    rows: Sequence[int],
     cfg: EvalConfig,
     train_time_h: float | None,
-    patch_outputs: tuple[PathLike, PathLike | None, pd.DataFrame] | None = None,
-) -> dict[str, Any]:
-    """Flat metrics record (docs/design.md) of a checkpoint on one store split.
-
-    ``patch_outputs`` = (patches_csv, predictions_npz or None, splits table): also write the
-    per-patch counts (for the block bootstrap) and predicted masks (for the qualitative figures)
-    through :func:`mmls.stats.write_patch_outputs`.
-    """
-    model, meta = load_checkpoint(checkpoint, device)
-    channels_last = bool(meta.get("train_config", {}).get("channels_last", False))
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    store_split = load_split(store_dir, split)
-    data = dataset_for(store_split, meta)
-    if len(data) == 0:
-        raise InputError(Path(store_dir) / f"{split}_images.npy", "the split has no tiles")
+) -> Scored:
+    """Score ``predictor`` on store ``rows``: pooled metrics, per-patch counts, latency."""
+    data = predictor.dataset(store, rows)
     result = evaluate(
-        model, data, device, cfg.batch_size, channels_last, keep_predictions=bool(patch_outputs)
+        predictor.model,
+        data,
+        predictor.device,
+        cfg.batch_size,
+        predictor.channels_last,
+        keep_labels=True,
     )
-    if patch_outputs is not None:
-        patches_csv, predictions_npz, splits = patch_outputs
-        table = write_patch_outputs(
-            patches_csv,
-            predictions_npz,
-            store_split.index,
-            splits,
-            result.predictions,
-            np.asarray(store_split.masks),
-        )
-        summed = tuple(int(table[k].sum()) for k in ("tp", "fp", "fn", "tn"))
-        pooled = result.confusion
-        if summed != (pooled.tp, pooled.fp, pooled.fn, pooled.tn):
-            raise RuntimeError(f"per-patch counts {summed} do not add up to the pooled {pooled}")
-    latency = measure_latency(
-        model, data[0][0], device, cfg.latency_warmup, cfg.latency_repeats, channels_last
+    latency = measure_latency(predictor, data[0][0], cfg.latency_warmup, cfg.latency_repeats)
+    record = metrics_record(
+        result.confusion, len(data), latency, device_label(predictor.device), train_time_h
     )
-    return metrics_record(
-        result.confusion, result.n_images, latency, device_label(device), train_time_h
-    )
+    table = patch_table(store.patches.iloc[np.asarray(rows)], result.counts)
+    assert result.labels is not None
+    return Scored(record, table, result.labels)
 
 
-def summarize(model: str, eval_dir: PathLike) -> dict[str, Any]:
-    """``metrics/summary.json``: the studied model's test and isolated-test mIoU and IoU_FG."""
-    out: dict[str, Any] = {"model": model}
-    for split in ("test", "isolated_test"):
-        record = read_json(Path(eval_dir) / split / f"{model}.json")
-        out[f"{split}_miou"] = record["miou"]
-        out[f"{split}_iou_fg"] = record["iou_fg"]
-    out["miou_drop"] = out["test_miou"] - out["isolated_test_miou"]
-    return out
+def open_predictor(checkpoint: PathLike, cfg: EvalConfig) -> Predictor:
+    """The checkpoint on ``eval.device`` with ``eval.threads`` fixed."""
+    set_threads(cfg.threads)
+    return Predictor.load(checkpoint, resolve_device(cfg.device, "params.yaml:eval.device"))
+
+
+def write_scored(scored: Scored, metrics_json: PathLike, predictions_dir: Path, split: str) -> None:
+    """The metrics JSON, and ``<split>.patches.csv`` + ``<split>.npz`` in ``predictions_dir``."""
+    write_json(metrics_json, scored.record)
+    write_patch_table(predictions_dir / f"{split}{PATCHES_SUFFIX}", scored.patches)
+    write_masks(predictions_dir / f"{split}{MASKS_SUFFIX}", scored.patches, scored.labels)

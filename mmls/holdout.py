@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
+from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.raster import Grid
 
 REGIONS = ("base", "isolated")
 SIDES = ("east", "west")
+
+
+class HoldoutConfig(Section):
+    """The ``holdout`` params section (Sec. 2.3)."""
+
+    boundary_x: float  # east-west boundary, CRS units (snapped to the nearest pixel edge)
+    isolated_side: Literal["east", "west"]
+    gap_px: int  # not in the paper (0): a strip on the base side belongs to neither region
+
+    def check(self) -> None:
+        if self.gap_px < 0:
+            raise ParamError("gap_px", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -54,14 +67,13 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
     """
     if isolated_side not in SIDES:
         raise InputError(
-            "params.yaml", f"holdout.isolated_side={isolated_side!r} must be one of {SIDES}"
+            "params.yaml:holdout.isolated_side", f"{isolated_side!r} must be one of {SIDES}"
         )
     left, _, right, _ = grid.bounds
     if not left < boundary_x < right:
         raise InputError(
-            "params.yaml",
-            f"holdout.boundary_x={boundary_x} lies outside the composite's x range "
-            f"({left}, {right})",
+            "params.yaml:holdout.boundary_x",
+            f"{boundary_x} lies outside the composite's x range ({left}, {right})",
         )
     exact_col = (boundary_x - grid.transform.c) / grid.transform.a
     col = round(exact_col)
@@ -73,10 +85,10 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
         )
     if not 0 < col < grid.width:
         raise InputError(
-            "params.yaml", f"holdout.boundary_x={boundary_x} leaves one region without pixels"
+            "params.yaml:holdout.boundary_x", f"{boundary_x} leaves one region without pixels"
         )
     if gap_px < 0:
-        raise InputError("params.yaml", f"holdout.gap_px={gap_px} must be >= 0")
+        raise InputError("params.yaml:holdout.gap_px", f"{gap_px} must be >= 0")
     if isolated_side == "east":
         base = Window(0, 0, col - gap_px, grid.height)
         isolated = Window(col, 0, grid.width - col, grid.height)
@@ -85,7 +97,7 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
         isolated = Window(0, 0, col, grid.height)
     if base.width <= 0:
         raise InputError(
-            "params.yaml", f"holdout.gap_px={gap_px} leaves the base region without pixels"
+            "params.yaml:holdout.gap_px", f"{gap_px} leaves the base region without pixels"
         )
     windows = {"base": base, "isolated": isolated}
     return Holdout(float(boundary_x), col, isolated_side, gap_px, windows)

@@ -46,6 +46,7 @@ from tqdm import tqdm
 from mmls.bands import BAND_NAMES, band_indices
 from mmls.errors import InputError
 from mmls.io import PathLike, open_raster
+from mmls.layout import tile_name
 from mmls.raster import Grid, geotiff_profile
 from mmls.splitting import SPLIT_COLUMNS, SPLITS
 from mmls.tiling import INDEX_COLUMNS
@@ -288,7 +289,7 @@ def ingest_release(
         image, mask = read_released(t, cfg.band_order, bands, size)
         for sub in ("images", "masks"):
             (out / t.region / sub).mkdir(parents=True, exist_ok=True)
-        name = f"c{t.col}_r{t.row}.tif"
+        name = tile_name(t.col, t.row)
         x_off, y_off = t.col * size, t.row * size
         _write(out / t.region / "images" / name, image, x_off, y_off, bands)
         _write(out / t.region / "masks" / name, mask[None], x_off, y_off, None)

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 import rasterio
-import yaml
 from rasterio.errors import RasterioIOError
 
 from mmls.errors import InputError
@@ -88,18 +87,6 @@ def read_csv(path: PathLike, required: Sequence[str] = ()) -> pd.DataFrame:
     if missing:
         raise InputError(p, f"missing column(s) {missing}")
     return df
-
-
-def load_params(path: PathLike = "params.yaml") -> dict[str, Any]:
-    try:
-        params = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise InputError(path, "params file not found") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({exc})") from exc
-    if not isinstance(params, dict):
-        raise InputError(path, "params file must hold a mapping")
-    return params
 
 
 def open_raster(path: PathLike) -> rasterio.DatasetReader:

@@ -1,8 +1,9 @@
 """Pooled binary segmentation metrics (MMLSv2 Sec. 4.1: precision, recall, F1, IoU, mIoU).
 
-Every metric is derived from one confusion matrix (TP, FP, FN, TN) accumulated over *all pixels*
-of a split (pooled, not averaged per image). Foreground = landslide = class 1; the prediction of a
-pixel is the argmax of its two logits.
+Counting happens once: :func:`patch_counts` gives each patch's TP/FP/FN/TN; the split's
+confusion is their sum (pooled over *all pixels*, never an average of per-image scores), and
+every metric is derived from such counts by :func:`scores_array`. Foreground = landslide = class
+1; the prediction of a pixel is the argmax of its two logits (or probability > threshold).
 
 Zero-division policy (documented, tested): a ratio whose denominator is 0 is **1.0**. Such a
 denominator is 0 only when the set of pixels the ratio is about is empty, so there is no pixel on
@@ -23,20 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+COUNT_COLUMNS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
+#: Metrics derived from counts (the bootstrap recomputes them per resample).
+SCORE_KEYS: tuple[str, ...] = ("precision", "recall", "f1", "iou_fg", "iou_bg", "miou")
 #: Keys of the flat metrics JSON (docs/design.md), in a stable order.
 METRIC_KEYS: tuple[str, ...] = (
-    "precision",
-    "recall",
-    "f1",
-    "iou_fg",
-    "iou_bg",
-    "miou",
-    "tp",
-    "fp",
-    "fn",
-    "tn",
+    *SCORE_KEYS,
+    *COUNT_COLUMNS,
     "n_images",
     "latency_s",
     "latency_device",
@@ -58,34 +53,46 @@ class Confusion:
             self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
         )
 
+    @classmethod
+    def of(cls, counts: np.ndarray) -> Confusion:
+        """From ``(4,)`` or ``(N, 4)`` counts [tp, fp, fn, tn] (rows are summed: pooling)."""
+        c = np.asarray(counts, dtype=np.int64).reshape(-1, 4).sum(axis=0)
+        return cls(*(int(v) for v in c))
+
     @property
     def total(self) -> int:
         """Number of pixels counted."""
         return self.tp + self.fp + self.fn + self.tn
 
 
-def confusion_from_labels(
-    pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray
-) -> Confusion:
-    """Confusion counts of two equally shaped label maps with values in {0, 1}."""
-    p = torch.as_tensor(pred)
-    t = torch.as_tensor(target)
+def patch_counts(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """N x 4 int64 ``[tp, fp, fn, tn]`` of N x H x W label maps (nonzero = foreground).
+
+    A single H x W pair counts as N = 1; CPU torch tensors work too (``np.asarray``).
+    """
+    p = np.asarray(pred)
+    t = np.asarray(target)
     if p.shape != t.shape:
-        raise ValueError(f"prediction shape {tuple(p.shape)} != target shape {tuple(t.shape)}")
-    p = p.to(torch.bool)
-    t = t.to(torch.bool)
-    tp = int((p & t).sum().item())
-    fp = int((p & ~t).sum().item())
-    fn = int((~p & t).sum().item())
-    tn = int(t.numel() - tp - fp - fn)
-    return Confusion(tp, fp, fn, tn)
+        raise ValueError(f"prediction shape {p.shape} != target shape {t.shape}")
+    if p.ndim == 2:
+        p, t = p[None], t[None]
+    if p.ndim != 3:
+        raise ValueError(f"expected N x H x W label maps, got shape {p.shape}")
+    p = p.astype(bool, copy=False).reshape(len(p), -1)
+    t = t.astype(bool, copy=False).reshape(len(t), -1)
+    tp = np.count_nonzero(p & t, axis=1)
+    fp = np.count_nonzero(p & ~t, axis=1)
+    fn = np.count_nonzero(~p & t, axis=1)
+    tn = p.shape[1] - tp - fp - fn
+    return np.stack([tp, fp, fn, tn], axis=1).astype(np.int64)
 
 
-def confusion_from_logits(logits: torch.Tensor, target: torch.Tensor) -> Confusion:
-    """Confusion counts of N x 2 x H x W logits (prediction = argmax) against N x H x W labels."""
-    if logits.ndim != 4 or logits.shape[1] != 2:
-        raise ValueError(f"expected N x 2 x H x W logits, got {tuple(logits.shape)}")
-    return confusion_from_labels(logits.argmax(dim=1), target)
+def confusion_from_labels(pred: np.ndarray, target: np.ndarray) -> Confusion:
+    """Pooled confusion of two equally shaped label maps of any shape."""
+    p, t = np.asarray(pred), np.asarray(target)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction shape {p.shape} != target shape {t.shape}")
+    return Confusion.of(patch_counts(p.reshape(1, 1, -1), t.reshape(1, 1, -1)))
 
 
 def safe_ratio(numerator: float, denominator: float) -> float:
@@ -95,11 +102,7 @@ def safe_ratio(numerator: float, denominator: float) -> float:
 
 def scores_array(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Precision, recall, F1, IoU_FG, IoU_BG and mIoU of ``(..., 4)`` pooled counts
-    [tp, fp, fn, tn], vectorized over the leading axes (MMLSv2 Sec. 4.1).
-
-    Zero division: a ratio whose denominator is 0 is 1.0 (nothing to find, nothing found);
-    F1 is 0 when precision + recall is 0.
-    """
+    [tp, fp, fn, tn], vectorized over the leading axes (MMLSv2 Sec. 4.1)."""
     counts = np.asarray(counts, dtype=np.float64)
     tp, fp, fn, tn = (counts[..., i] for i in range(4))
 
@@ -129,16 +132,6 @@ def scores(c: Confusion) -> dict[str, float]:
     """:func:`scores_array` of one confusion, as Python floats."""
     values = scores_array(np.array([c.tp, c.fp, c.fn, c.tn]))
     return {k: float(v) for k, v in values.items()}
-
-
-def check_total(c: Confusion, n_images: int, height: int, width: int) -> None:
-    """Raise ``AssertionError`` unless TP + FP + FN + TN = n_images * height * width."""
-    expected = n_images * height * width
-    if c.total != expected:
-        raise AssertionError(
-            f"confusion counts add up to {c.total} pixels, expected {n_images} x {height} x "
-            f"{width} = {expected}"
-        )
 
 
 def metrics_record(

@@ -19,6 +19,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from mmls.config import Section, entry
 from mmls.errors import InputError
 from mmls.io import PathLike, atomic_path
 
@@ -33,6 +34,21 @@ ARCHS: dict[str, type[nn.Module]] = {
 }
 N_CLASSES = 2
 _RESERVED = ("arch", "encoder_name", "encoder_weights", "classes", "in_channels")
+
+
+class ModelConfig(Section):
+    """One entry of the ``models`` params section; keys beyond these go to the smp class."""
+
+    model_config = {**Section.model_config, "extra": "allow"}
+
+    arch: str
+    encoder_name: str
+    encoder_weights: str | None
+
+
+def read_model(params: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``models.<name>`` entry, checked, as a plain dict (what checkpoints store)."""
+    return entry(params, "models", name, ModelConfig).model_dump()
 
 
 def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Module:
@@ -67,16 +83,6 @@ def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Modul
         )
     except (TypeError, ValueError, KeyError) as exc:
         raise InputError(source, f"cannot build {arch} ({exc})") from exc
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("params.yaml", f"device {spec!r} requested but CUDA is not available")
-    return device
 
 
 def save_checkpoint(

@@ -68,15 +68,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import rasterio
 import shapely
-import torch
 from affine import Affine
 from rasterio.features import shapes
 from rasterio.windows import Window
@@ -84,12 +83,14 @@ from rasterio.windows import transform as window_transform
 from scipy import ndimage
 from shapely import affinity
 from shapely.geometry import shape
-from torch import nn
 from tqdm import tqdm
 
+from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.io import PathLike, open_raster
+from mmls.layout import REGIONS_JSON
 from mmls.metrics import Confusion, confusion_from_labels, safe_ratio, scores
+from mmls.predictor import Predictor
 from mmls.raster import Grid, check_north_up, check_same_grid, geotiff_profile
 
 PROB_NODATA = -1.0
@@ -104,50 +105,36 @@ POLYGONS_LAYER = "landslides"
 
 
 # ------------------------------------------------------------------------------------ config
-@dataclass(frozen=True)
-class PredictConfig:
-    """The ``predict`` params section."""
+class PredictConfig(Section):
+    """The ``predict`` params section (whole-scene mapping; every choice is the project's)."""
 
-    overlap_px: int = 32
-    batch_size: int = 16
-    threshold: float = 0.5
-    region: str = "isolated"
-    simplify_m: float = 0.0
-    min_area_m2: float = 0.0
-    match_min_overlap_px: int = 1
-    match_min_iou: float = 0.0
-    device: str = "auto"
-    threads: int | None = 2
+    overlap_px: int  # overlap of neighbouring windows (stride = size - overlap); 0 = tile by tile
+    batch_size: int  # windows per forward pass
+    threshold: float  # mask = probability > threshold (0.5 = the argmax used by eval)
+    region: Literal["isolated", "base", "all"]  # window from regions.json, or everything
+    simplify_m: float  # polygon simplification tolerance, CRS units (0 = exact pixel outlines)
+    min_area_m2: float  # drop polygons (and predicted objects) smaller than this
+    match_min_overlap_px: int  # object match: >= this many shared pixels ...
+    match_min_iou: float  # ... and pixel IoU >= this
+    device: str  # auto = cuda when available, else cpu
+    threads: int | None  # torch.set_num_threads; null = torch default
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> PredictConfig:
-        """Read ``params['predict']`` (every key optional) and validate it."""
-        section = params.get("predict") or {}
-        unknown = sorted(set(section) - {f.name for f in fields(cls)})
-        if unknown:
-            raise InputError("params.yaml", f"unknown predict key(s) {unknown}")
-        cfg = cls(**section)
-        cfg.validate()
-        return cfg
+    def check(self) -> None:
+        self.validate()
 
     def validate(self, size: int = 128) -> None:
-        src = "params.yaml"
         if not 0 <= self.overlap_px < size:
-            raise InputError(src, f"predict.overlap_px={self.overlap_px} must be in [0, {size})")
+            raise ParamError("overlap_px", f"{self.overlap_px} must be in [0, {size})")
         if self.batch_size < 1:
-            raise InputError(src, "predict.batch_size must be >= 1")
+            raise ParamError("batch_size", "must be >= 1")
         if not 0.0 <= self.threshold < 1.0:
-            raise InputError(src, f"predict.threshold={self.threshold} must be in [0, 1)")
-        if self.region not in REGIONS:
-            raise InputError(src, f"predict.region={self.region!r} must be one of {REGIONS}")
+            raise ParamError("threshold", f"{self.threshold} must be in [0, 1)")
         if self.simplify_m < 0 or self.min_area_m2 < 0:
-            raise InputError(src, "predict.simplify_m and predict.min_area_m2 must be >= 0")
+            raise ParamError("simplify_m", "simplify_m and min_area_m2 must be >= 0")
         if self.match_min_overlap_px < 1 or not 0.0 <= self.match_min_iou <= 1.0:
-            raise InputError(
-                src, "predict.match_min_overlap_px must be >= 1 and match_min_iou in [0, 1]"
-            )
+            raise ParamError("match_min_overlap_px", "must be >= 1, and match_min_iou in [0, 1]")
         if self.threads is not None and self.threads < 1:
-            raise InputError(src, "predict.threads must be null or >= 1")
+            raise ParamError("threads", "must be null or >= 1")
 
     def match_rule(self) -> str:
         return (
@@ -161,7 +148,7 @@ def region_window(regions_doc: Mapping[str, Any] | None, region: str, grid: Grid
     if region == "all":
         return Window(0, 0, grid.width, grid.height)
     if regions_doc is None or region not in (regions_doc.get("regions") or {}):
-        raise InputError("data/holdout/regions.json", f"has no region {region!r}")
+        raise InputError(REGIONS_JSON, f"has no region {region!r}")
     r = regions_doc["regions"][region]
     w = Window(int(r["col_off"]), int(r["row_off"]), int(r["width"]), int(r["height"]))
     if (
@@ -170,7 +157,7 @@ def region_window(regions_doc: Mapping[str, Any] | None, region: str, grid: Grid
         or w.col_off + w.width > grid.width
         or w.row_off + w.height > grid.height
     ):
-        raise InputError("data/holdout/regions.json", f"region {region!r} lies outside the grid")
+        raise InputError(REGIONS_JSON, f"region {region!r} lies outside the grid")
     return w
 
 
@@ -540,39 +527,31 @@ def _output_profile(grid: Grid, dtype: str, nodata: float) -> dict[str, Any]:
 
 
 def predict_scene(
-    model: nn.Module,
+    predictor: Predictor,
     composite_path: PathLike,
     out_dir: PathLike,
     *,
     band_idx: Sequence[int],
-    mean: Sequence[float],
-    std: Sequence[float],
     cfg: PredictConfig,
-    device: torch.device | str = "cpu",
     region: Window | None = None,
     truth_path: PathLike | None = None,
-    size: int = 128,
-    channels_last: bool = False,
     chunk_rows: int = BLOCK,
     progress: bool = True,
 ) -> SceneResult:
-    """Map ``region`` (default: the whole composite) with ``model``; write the three outputs.
+    """Map ``region`` (default: the whole composite) with ``predictor``; write the three outputs.
 
     ``band_idx`` are 0-based composite band indices fed to the model in that order, standardised
-    with ``mean``/``std`` (the checkpoint's training statistics). ``model`` maps N x C x size x
-    size to N x 2 x size x size logits. Writes ``probability.tif``, ``mask.tif`` and
+    with the checkpoint's training statistics. Writes ``probability.tif``, ``mask.tif`` and
     ``landslides.gpkg`` into ``out_dir`` (which must exist) and, when ``truth_path`` (a {0, 1}
     mask on the composite grid) is given, scores the map against it. ``chunk_rows`` (multiple of
     256 for block-aligned writes) is exposed for tests only.
     """
+    size = predictor.tile_size
     cfg.validate(size)
     out_dir = Path(out_dir)
-    device = torch.device(device)
     bands = [int(b) + 1 for b in band_idx]
-    mean_a = np.asarray(mean, np.float32)[:, None, None]
-    inv_std = (1.0 / np.asarray(std, np.float32))[:, None, None]
-    if not len(bands) == len(mean_a) == len(inv_std):
-        raise ValueError("band_idx, mean and std must have the same length")
+    if len(bands) != len(predictor.bands):
+        raise ValueError("band_idx must select the model's bands")
     t0 = time.perf_counter()
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(composite_path) as src:
         grid = Grid.of(src)
@@ -581,7 +560,7 @@ def predict_scene(
             raise InputError(
                 composite_path, f"has {src.count} bands, model needs band {max(bands)}"
             )
-        nodata = src.nodata
+        standardize = predictor.standardizer(src.nodata)
         region = region or Window(0, 0, grid.width, grid.height)
         W, H = int(region.width), int(region.height)
         col_off, row_off = int(region.col_off), int(region.row_off)
@@ -633,11 +612,7 @@ def predict_scene(
                             window=Window(col_off + x0, row_off + y, x1 - x0, size),
                             out_dtype="float32",
                         )
-                        bad = ~np.isfinite(raw)
-                        if nodata is not None:
-                            bad |= raw == nodata
-                        data = (raw - mean_a) * inv_std
-                        data[bad] = 0.0
+                        data, bad = standardize(raw)
                         ok = ~bad.any(axis=0)
                         valid[:, x0:x1] = ok
                         todo = [x for x in batch_x if ok[:, x - x0 : x - x0 + size].any()]
@@ -645,7 +620,7 @@ def predict_scene(
                         result.n_windows_skipped += len(batch_x) - len(todo)
                         if todo:
                             stack = np.stack([data[:, :, x - x0 : x - x0 + size] for x in todo])
-                            prob = _forward(model, stack, device, channels_last, size)
+                            prob = predictor.probabilities(stack)
                             for k, x in enumerate(todo):
                                 acc_p[:, x : x + size] += prob[k] * weights
                                 acc_w[:, x : x + size] += weights
@@ -680,21 +655,6 @@ def predict_scene(
     result.n_polygons = len(components)
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _forward(
-    model: nn.Module, stack: np.ndarray, device: torch.device, channels_last: bool, size: int
-) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(stack)).to(device, non_blocking=True)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        logits = model(x)
-    if tuple(logits.shape) != (len(stack), 2, size, size):
-        raise ValueError(
-            f"model output {tuple(logits.shape)} is not N x 2 x {size} x {size} logits"
-        )
-    return torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
 
 
 def write_polygons(

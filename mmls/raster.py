@@ -16,8 +16,16 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from mmls.config import Section
 from mmls.errors import InputError
 from mmls.io import PathLike, open_raster
+
+
+class SceneConfig(Section):
+    """The ``scene`` params section: the two raw inputs of the raster route (Sec. 2.1-2.2)."""
+
+    composite: str  # the multi-band composite GeoTIFF (band order: the `bands` param)
+    inventory: str  # landslide inventory: a class raster, or polygons (GeoPackage, ...)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from mmls.config import ParamError, Section
 from mmls.errors import InputError
+from mmls.layout import BASE_SPLITS, SPLITS
 
-BASE_SPLITS = ("train", "val", "test")
-SPLITS = (*BASE_SPLITS, "isolated_test")
 SPLIT_COLUMNS = [
     "region",
     "col",
@@ -41,12 +41,29 @@ SPLIT_COLUMNS = [
 ]
 
 
+class SplitConfig(Section):
+    """The ``split`` params section (Sec. 2.4)."""
+
+    seed: int
+    bins: int  # equal-count quantile strata of the block fg ratio
+    fractions: dict[str, float]  # train / val / test shares of the base groups
+
+    def check(self) -> None:
+        if self.bins < 1:
+            raise ParamError("bins", "must be >= 1")
+        try:
+            validate_fractions(self.fractions)
+        except InputError as exc:
+            raise ParamError("fractions", exc.problem) from exc
+
+
 def validate_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    where = "params.yaml:split.fractions"
     if set(fractions) != set(BASE_SPLITS):
-        raise InputError("params.yaml", f"split.fractions must name exactly {BASE_SPLITS}")
+        raise InputError(where, f"must name exactly {BASE_SPLITS}")
     values = {k: float(fractions[k]) for k in BASE_SPLITS}
     if any(v < 0 for v in values.values()) or not math.isclose(sum(values.values()), 1.0):
-        raise InputError("params.yaml", f"split.fractions must be >= 0 and sum to 1: {values}")
+        raise InputError(where, f"must be >= 0 and sum to 1: {values}")
     return values
 
 
@@ -87,7 +104,7 @@ def quantile_strata(values: np.ndarray, bins: int) -> np.ndarray:
     whenever n >= bins.
     """
     if bins < 1:
-        raise InputError("params.yaml", f"split.bins={bins} must be >= 1")
+        raise InputError("params.yaml:split.bins", f"{bins} must be >= 1")
     n = len(values)
     order = np.argsort(values, kind="stable")
     strata = np.empty(n, dtype=np.int64)

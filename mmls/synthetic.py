@@ -23,19 +23,20 @@ ulp of difference between CPUs cannot change the written bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import rasterio
 from affine import Affine
+from pydantic import field_validator
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from scipy import ndimage
 
 from mmls.bands import BAND_NAMES
-from mmls.errors import InputError
+from mmls.config import ParamError, Section
 from mmls.io import PathLike, atomic_path
 
 NODATA: float = -9999.0
@@ -52,109 +53,58 @@ BLOCK = 256
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Parameters of the synthetic scene (the ``synthetic:`` section of params.yaml)."""
+class SyntheticConfig(Section):
+    """The ``synthetic`` params section: the scene's size, grid, content and inventory grid."""
 
-    seed: int = 7
-    width: int = 2600
-    height: int = 1560
-    pixel_size_m: float = 100.0
-    origin_x: float = -4_000_000.0  # top-left corner, CRS units
-    origin_y: float = -300_000.0
-    crs: str = MARS_EQC
-    n_landslides: int = 120
-    nodata_fraction: float = 0.04
-    inventory_shift_px: tuple[int, int] = (37, 23)  # inventory origin: dx left, dy up
-    inventory_pad_px: int = 300  # inventory extends this much further right and down
-    n_troughs: int = 3  # east-west troughs (chasmata)
-    dem_min_m: float = -6000.0  # elevation mapped to DEM value 0
-    dem_max_m: float = 4000.0  # elevation mapped to DEM value 1
-    unmapped_patch_px: int = 48  # side of a small unmapped (255) patch inside the scene; 0: none
+    seed: int
+    width: int
+    height: int
+    pixel_size_m: float
+    origin_x: float  # top-left corner, CRS units
+    origin_y: float
+    crs: str
+    n_landslides: int
+    nodata_fraction: float
+    inventory_shift_px: tuple[int, int]  # inventory origin: dx left, dy up
+    inventory_pad_px: int  # inventory extends this much further right and down
+    n_troughs: int  # east-west troughs (chasmata)
+    dem_min_m: float  # elevation mapped to DEM value 0
+    dem_max_m: float  # elevation mapped to DEM value 1
+    unmapped_patch_px: int  # side of a small unmapped (255) patch inside the scene; 0: none
 
+    @field_validator("inventory_shift_px", mode="before")
     @classmethod
-    def from_params(
-        cls, d: Mapping[str, Any] | None, source: str = "params.yaml"
-    ) -> SyntheticConfig:
-        """Build and validate a config from the ``synthetic:`` params section."""
-        if d is None:
-            raise InputError(source, "no synthetic: section")
-        if not isinstance(d, Mapping):
-            raise InputError(source, "synthetic: must be a mapping")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError(source, f"synthetic: unknown key(s) {unknown}; known: {sorted(known)}")
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            if key == "inventory_shift_px":
-                if not isinstance(value, list | tuple) or len(value) != 2:
-                    raise InputError(source, f"synthetic.{key} must be a list [dx, dy]")
-                kw[key] = tuple(_as_int(source, key, v) for v in value)
-            elif key == "crs":
-                if not isinstance(value, str):
-                    raise InputError(source, f"synthetic.crs must be a string, got {value!r}")
-                kw[key] = value
-            elif key in ("pixel_size_m", "origin_x", "origin_y", "nodata_fraction") or key in (
-                "dem_min_m",
-                "dem_max_m",
-            ):
-                kw[key] = _as_float(source, key, value)
-            else:
-                kw[key] = _as_int(source, key, value)
-        cfg = cls(**kw)
-        cfg.validate(source)
-        return cfg
+    def _pair(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v  # YAML has lists, not tuples
 
-    @classmethod
-    def tiny(cls, seed: int = 7, **overrides: Any) -> SyntheticConfig:
-        """A small scene (512 x 384 px, one trough) that generates in well under a second."""
-        base = cls(
-            seed=seed,
-            width=512,
-            height=384,
-            n_landslides=10,
-            n_troughs=1,
-            inventory_pad_px=40,
-            unmapped_patch_px=24,
-        )
-        cfg = replace(base, **overrides)
-        cfg.validate("SyntheticConfig.tiny")
-        return cfg
-
-    def validate(self, source: str = "params.yaml") -> None:
-        """Raise :class:`InputError` naming ``source`` for any invalid value."""
-
-        def bad(key: str, why: str) -> InputError:
-            return InputError(source, f"synthetic.{key}={getattr(self, key)!r} {why}")
-
+    def check(self) -> None:
         if self.width < 64 or self.height < 64:
-            raise bad("width" if self.width < 64 else "height", "must be at least 64 px")
+            raise ParamError("width" if self.width < 64 else "height", "must be at least 64 px")
         if self.width * self.height > 60_000_000:
-            raise bad("width", "makes a scene over 60 Mpx (memory)")
+            raise ParamError("width", "makes a scene over 60 Mpx (memory)")
         if not (math.isfinite(self.pixel_size_m) and self.pixel_size_m > 0):
-            raise bad("pixel_size_m", "must be a positive number")
+            raise ParamError("pixel_size_m", "must be a positive number")
         for key in ("origin_x", "origin_y", "dem_min_m", "dem_max_m"):
             if not math.isfinite(getattr(self, key)):
-                raise bad(key, "must be finite")
+                raise ParamError(key, "must be finite")
         if not self.dem_max_m - self.dem_min_m >= 1000.0:
-            raise bad("dem_max_m", "must exceed dem_min_m by at least 1000 m")
+            raise ParamError("dem_max_m", "must exceed dem_min_m by at least 1000 m")
         if not 0.0 <= self.nodata_fraction < 0.5:
-            raise bad("nodata_fraction", "must lie in [0, 0.5)")
+            raise ParamError("nodata_fraction", "must lie in [0, 0.5)")
         if self.n_landslides < 0:
-            raise bad("n_landslides", "must be >= 0")
+            raise ParamError("n_landslides", "must be >= 0")
         if not 1 <= self.n_troughs <= max(1, self.height // 100):
-            raise bad("n_troughs", f"must lie in [1, height/100 = {self.height // 100}]")
-        if len(self.inventory_shift_px) != 2 or min(self.inventory_shift_px) < 0:
-            raise bad("inventory_shift_px", "must be two non-negative integers [dx, dy]")
+            raise ParamError("n_troughs", f"must lie in [1, height/100 = {self.height // 100}]")
+        if min(self.inventory_shift_px) < 0:
+            raise ParamError("inventory_shift_px", "must be two non-negative integers [dx, dy]")
         if self.inventory_pad_px < 0:
-            raise bad("inventory_pad_px", "must be >= 0")
+            raise ParamError("inventory_pad_px", "must be >= 0")
         if not 0 <= self.unmapped_patch_px <= min(self.width, self.height) // 4:
-            raise bad("unmapped_patch_px", "must lie in [0, min(width, height) / 4]")
+            raise ParamError("unmapped_patch_px", "must lie in [0, min(width, height) / 4]")
         try:
             CRS.from_user_input(self.crs)
         except CRSError as exc:
-            raise bad("crs", f"is not a valid CRS ({exc})") from exc
+            raise ParamError("crs", f"is not a valid CRS ({exc})") from exc
 
     @property
     def transform(self) -> Affine:
@@ -175,18 +125,6 @@ class SyntheticConfig:
         dx, dy = self.inventory_shift_px
         pad = self.inventory_pad_px
         return self.height + dy + pad, self.width + dx + pad
-
-
-def _as_int(source: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise InputError(source, f"synthetic.{key}={value!r} must be an integer")
-    return int(value)
-
-
-def _as_float(source: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(source, f"synthetic.{key}={value!r} must be a number")
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------

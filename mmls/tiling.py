@@ -15,11 +15,29 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from tqdm import tqdm
 
+from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.io import PathLike, open_raster
+from mmls.layout import tile_paths
 from mmls.raster import Grid, check_same_grid, geotiff_profile
 
 INDEX_COLUMNS = ["region", "col", "row", "x_off", "y_off", "fg_pixels", "fg_ratio"]
+
+
+class TileConfig(Section):
+    """The ``tile`` params section (Sec. 2.3)."""
+
+    size: int  # patch size in pixels (paper: 128)
+    min_fg_ratio: float  # patches with fg ratio <= this are dropped (paper: 0, i.e. keep r > 0)
+    workers: int  # processes writing tiles (outputs are identical for any value)
+
+    def check(self) -> None:
+        if self.size < 2:
+            raise ParamError("size", "must be >= 2")
+        if not 0.0 <= self.min_fg_ratio <= 1.0:
+            raise ParamError("min_fg_ratio", "must lie in [0, 1]")
+        if self.workers < 1:
+            raise ParamError("workers", "must be >= 1")
 
 
 def grid_origins(extent: int, size: int) -> list[int]:
@@ -48,10 +66,6 @@ class Patch:
     row: int
     x_off: int  # pixel offset in the composite
     y_off: int
-
-    @property
-    def name(self) -> str:
-        return f"c{self.col}_r{self.row}"
 
 
 def region_patches(region: str, window: Window, size: int) -> list[Patch]:
@@ -109,14 +123,15 @@ def _tile_patches(
                 st.dropped_fg += 1
                 continue
             patch_grid = Grid(comp.crs, window_transform(w, comp.transform), size, size)
+            image_path, mask_path = tile_paths(out, p.region, p.col, p.row)
             _write_tile(
-                out / p.region / "images" / f"{p.name}.tif",
+                image_path,
                 image.astype(np.float32, copy=False),
                 patch_grid,
                 nodata,
                 band_names,
             )
-            _write_tile(out / p.region / "masks" / f"{p.name}.tif", mask[None], patch_grid)
+            _write_tile(mask_path, mask[None], patch_grid)
             st.kept += 1
             records.append({**asdict(p), "fg_pixels": fg_pixels, "fg_ratio": fg_ratio})
     return records, st

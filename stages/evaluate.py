@@ -1,41 +1,35 @@
-"""DVC stage eval@<split>: pooled metrics and latency of every best checkpoint (Sec. 4.1)."""
+"""DVC stage eval@<model>-<seed>: pooled metrics, per-patch counts, masks and latency of one
+trained model on every scored split (`eval.splits`; Sec. 4.1, Tables 2-3)."""
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.evaluation import EvalConfig, evaluate_checkpoint  # noqa: E402
-from mmls.io import load_params, read_json, run_stage, write_json  # noqa: E402
-from mmls.store import read_splits  # noqa: E402
-
-STORE = Path("data/store")
-PREDICTIONS = Path("predictions")
+from mmls import layout
+from mmls.config import load_params, section
+from mmls.evaluation import EvalConfig, open_predictor, score, write_scored
+from mmls.io import atomic_dir, read_json, run_stage
+from mmls.store import load_store
+from mmls.tracking import METRICS_FILE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--split", required=True, choices=["test", "isolated_test"])
+    parser.add_argument("--model", required=True, help="a key of the `models` params section")
+    parser.add_argument("--seed", required=True, type=int, help="one of the `seeds` params")
     args = parser.parse_args()
-    params = load_params()
-    cfg = EvalConfig.from_params(params)
-    device = cfg.setup()
-    splits = read_splits(params["dataset"]["splits"])
-    for name in params.get("models") or {}:
-        train_time_h = read_json(Path("metrics/train") / f"{name}.json")["train_time_h"]
-        out = PREDICTIONS / args.split
-        record = evaluate_checkpoint(
-            Path("models") / name / "best.pt",
-            STORE,
-            args.split,
-            device,
-            cfg,
-            train_time_h,
-            patch_outputs=(out / f"{name}.patches.csv", out / f"{name}.npz", splits),
-        )
-        write_json(Path("metrics/eval") / args.split / f"{name}.json", record)
-        print(f"eval {args.split} {name}: miou={record['miou']:.4f} iou_fg={record['iou_fg']:.4f}")
+    cfg = section(load_params(), "eval", EvalConfig)
+    name, seed = args.model, args.seed
+    predictor = open_predictor(layout.model_dir(name, seed) / layout.CHECKPOINT_NAME, cfg)
+    train_time_h = read_json(layout.train_log_dir(name, seed) / METRICS_FILE)["train_time_h"]
+    store = load_store(layout.STORE)
+    metrics_dir, predictions_dir = (
+        layout.eval_metrics_dir(name, seed),
+        layout.eval_predictions_dir(name, seed),
+    )
+    with atomic_dir(metrics_dir) as m_tmp, atomic_dir(predictions_dir) as p_tmp:
+        for split in cfg.splits:
+            scored = score(predictor, store, store.rows(split), cfg, train_time_h)
+            write_scored(scored, m_tmp / f"{split}.json", p_tmp, split)
+            print(f"eval {name} seed {seed} {split}: miou={scored.record['miou']:.4f}")
 
 
 if __name__ == "__main__":

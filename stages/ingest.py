@@ -4,13 +4,11 @@ An alternative to the tile + block_split stages that keeps the released split as
 store / train / eval run unchanged on a published dataset (mmls/ingest.py).
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.ingest import IngestConfig, ingest_release, summary  # noqa: E402
-from mmls.io import atomic_dir, atomic_path, load_params, run_stage, write_json  # noqa: E402
+from mmls.config import load_params
+from mmls.ingest import IngestConfig, ingest_release, summary
+from mmls.io import atomic_dir, atomic_path, run_stage, write_json
 
 TILES = Path("data/released/tiles")
 SPLITS = Path("data/released/splits.csv")

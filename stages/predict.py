@@ -1,62 +1,44 @@
-"""DVC stage predict: map landslides over a whole scene (or one holdout region) with the `model`.
+"""DVC stage predict: map landslides over a whole scene (or one holdout region) with the
+`model` (its first seed): sliding 128-px windows with blended overlaps -> predictions/scene/
+{probability,mask}.tif and landslides.gpkg, scored against the aligned inventory
+(metrics/predict.json; mmls/predict.py)."""
 
-Sliding 128-px windows with blended overlaps -> predictions/scene/{probability,mask}.tif and
-landslides.gpkg; scored against data/aligned/mask.tif -> metrics/predict.json (mmls/predict.py).
-"""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch  # noqa: E402
-
-from mmls.bands import band_indices  # noqa: E402
-from mmls.io import atomic_dir, load_params, read_json, run_stage, write_json  # noqa: E402
-from mmls.models import load_checkpoint, resolve_device  # noqa: E402
-from mmls.predict import PredictConfig, predict_scene, region_window  # noqa: E402
-from mmls.raster import check_composite  # noqa: E402
-
-OUT = Path("predictions/scene")
-METRICS = Path("metrics/predict.json")
-REGIONS = Path("data/holdout/regions.json")
-TRUTH = Path("data/aligned/mask.tif")
+from mmls import layout
+from mmls.bands import read_bands
+from mmls.config import load_params, read_seeds, section, value
+from mmls.device import resolve_device, set_threads
+from mmls.io import atomic_dir, read_json, run_stage, write_json
+from mmls.predict import PredictConfig, predict_scene, region_window
+from mmls.predictor import Predictor
+from mmls.raster import SceneConfig, check_composite
 
 
 def main() -> None:
     params = load_params()
-    cfg = PredictConfig.from_params(params)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    composite = params["scene"]["composite"]
-    grid = check_composite(composite, params["bands"])
-    checkpoint = Path("models") / params["model"] / "best.pt"
-    model, meta = load_checkpoint(checkpoint, device)
-    channels_last = bool(meta.get("train_config", {}).get("channels_last", False))
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    norm = meta["normalization"]
-    band_idx = band_indices(meta["bands"], params["bands"], source=str(checkpoint))
-    regions = read_json(REGIONS) if cfg.region != "all" else None
+    cfg = section(params, "predict", PredictConfig)
+    scene = section(params, "scene", SceneConfig)
+    model, seed = value(params, "model", str), read_seeds(params)[0]
+    set_threads(cfg.threads)
+    device = resolve_device(cfg.device, "params.yaml:predict.device")
+    bands = read_bands(params)
+    grid = check_composite(scene.composite, bands)
+    predictor = Predictor.load(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME, device)
+    regions = read_json(layout.REGIONS_JSON) if cfg.region != "all" else None
     window = region_window(regions, cfg.region, grid)
-    with atomic_dir(OUT) as tmp:
+    truth = layout.MASK if layout.MASK.exists() else None
+    with atomic_dir(layout.SCENE_PREDICTIONS) as tmp:
         result = predict_scene(
-            model,
-            composite,
+            predictor,
+            scene.composite,
             tmp,
-            band_idx=band_idx,
-            mean=norm["mean"],
-            std=norm["std"],
+            band_idx=predictor.band_indices(bands),
             cfg=cfg,
-            device=device,
             region=window,
-            truth_path=TRUTH if TRUTH.exists() else None,
-            size=int(meta.get("tile_size", 128)),
-            channels_last=channels_last,
+            truth_path=truth,
         )
     result.extra.update(
-        model=params["model"],
+        model=model,
+        seed=seed,
         region=cfg.region,
         threshold=cfg.threshold,
         overlap_px=cfg.overlap_px,
@@ -64,13 +46,13 @@ def main() -> None:
         device=str(device),
     )
     record = result.record()
-    write_json(METRICS, record)
+    write_json(layout.PREDICT_METRICS, record)
     scored = "unscored (no inventory mask)"
     if record["miou"] is not None:
         scored = f"miou={record['miou']:.4f} obj_recall={record['obj_recall']:.3f}"
     print(
-        f"predict {params['model']} on {cfg.region}: {result.n_polygons} polygons, {scored}, "
-        f"{record['mpx_per_s']} Mpx/s -> {OUT}"
+        f"predict {model} on {cfg.region}: {result.n_polygons} polygons, {scored}, "
+        f"{record['mpx_per_s']} Mpx/s -> {layout.SCENE_PREDICTIONS}"
     )
 
 

@@ -1,30 +1,35 @@
 """DVC stage report: reports/report.md (+ figures) beside the paper's Tables 1-4 and Figs. 2,
-5-8, with block-bootstrap CIs (metrics/bootstrap.json) and the leakage audit
-(metrics/leakage.json). Reads metrics files only (plus splits, tiles and predictions)."""
+5-8, with the statistics stage's CIs and the split's leakage audit."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.io import atomic_dir, atomic_path, load_params, run_stage, write_json  # noqa: E402
-from mmls.report import ReportConfig, build_report, load_reference  # noqa: E402
-
-REFERENCE = Path("reference/mmlsv2_tables.json")
-OUT = Path("reports")
+from mmls import layout
+from mmls.config import entries, load_params, read_seeds, section, value
+from mmls.evaluation import EvalConfig
+from mmls.io import atomic_dir, atomic_path, run_stage
+from mmls.report import ReportConfig, Scope, build_report, load_reference
+from mmls.results import collect
+from mmls.store import DatasetConfig
 
 
 def main() -> None:
-    cfg = ReportConfig.from_params(load_params())
-    reference = load_reference(REFERENCE)
-    with atomic_dir(OUT) as tmp:
-        report = build_report(Path("."), cfg, reference, tmp / "figures")
+    params = load_params()
+    dataset = section(params, "dataset", DatasetConfig)
+    scope = Scope(
+        models=entries(params, "models"),
+        band_sets=entries(params, "band_sets"),
+        model=value(params, "model", str),
+        seeds=read_seeds(params),
+        splits=section(params, "eval", EvalConfig).splits,
+        data=f"{params.get('scene', {}).get('composite', '?')} -> {dataset.tiles}",
+    )
+    results = collect(scope.models, scope.band_sets, scope.seeds, scope.splits)
+    cfg = section(params, "report", ReportConfig)
+    with atomic_dir(layout.REPORTS) as tmp:
+        report = build_report(
+            results, scope, cfg, load_reference(layout.REFERENCE), tmp / "figures"
+        )
         with atomic_path(tmp / "report.md") as md:
             md.write_text(report.markdown + "\n")
-    write_json("metrics/bootstrap.json", report.stats)
-    leakage = report.leakage or {"skipped": "data/splits.csv not found"}
-    write_json("metrics/leakage.json", leakage)
-    print(f"report: -> {OUT / 'report.md'} ({len(report.figures)} figures)")
+    print(f"report: -> {layout.REPORTS / 'report.md'} ({len(report.figures)} figures)")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,19 @@
-"""DVC stage store: pack the tiles of every split into memory-mappable .npy arrays (Sec. 4.1)."""
+"""DVC stage store: pack the tiles of every split into one memory-mappable array (Sec. 4.1)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.io import load_params, run_stage  # noqa: E402
-from mmls.store import build_store  # noqa: E402
-
-OUT = Path("data/store")
+from mmls import layout
+from mmls.bands import read_bands
+from mmls.config import load_params, section
+from mmls.io import run_stage
+from mmls.store import DatasetConfig, build_store
+from mmls.tiling import TileConfig
 
 
 def main() -> None:
     params = load_params()
-    dataset = params["dataset"]  # data/tiles + data/splits.csv, or an ingested release
-    meta = build_store(
-        dataset["splits"], dataset["tiles"], OUT, params["bands"], int(params["tile"]["size"])
-    )
-    print(f"store: {meta['counts']} tiles of {len(meta['bands'])} x {meta['size']}^2 -> {OUT}")
+    dataset = section(params, "dataset", DatasetConfig)
+    size = section(params, "tile", TileConfig).size
+    meta = build_store(dataset.splits, dataset.tiles, layout.STORE, read_bands(params), size)
+    print(f"store: {meta['counts']} tiles of {len(meta['bands'])} x {size}^2 -> {layout.STORE}")
 
 
 if __name__ == "__main__":

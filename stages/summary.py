@@ -1,18 +1,20 @@
-"""DVC stage summary: the studied model's test and isolated-test mIoU (MMLSv2 Tables 2-3)."""
+"""DVC stage summary: the studied model's test and isolated-test mIoU (Tables 2-3), one small
+file for `dvc exp show`."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.evaluation import summarize  # noqa: E402
-from mmls.io import load_params, run_stage, write_json  # noqa: E402
+from mmls import layout
+from mmls.config import load_params, value
+from mmls.io import read_json, run_stage, write_json
 
 
 def main() -> None:
-    params = load_params()
-    summary = summarize(params["model"], Path("metrics/eval"))
-    write_json("metrics/summary.json", summary)
+    model = value(load_params(), "model", str)
+    summary: dict = {"model": model}
+    for split in ("test", "isolated_test"):
+        row = read_json(layout.table_dir(split) / f"{model}.json")
+        summary[f"{split}_miou"] = row["miou"]
+        summary[f"{split}_iou_fg"] = row["iou_fg"]
+    summary["miou_drop"] = summary["test_miou"] - summary["isolated_test_miou"]
+    write_json(layout.SUMMARY, summary)
     print(f"summary: {summary}")
 
 

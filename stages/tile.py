@@ -1,35 +1,34 @@
 """DVC stage tile: 128x128 georeferenced patches of each region, filtered (Sec. 2.3)."""
 
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.holdout import windows_from_json  # noqa: E402
-from mmls.io import atomic_dir, load_params, read_json, run_stage, write_json  # noqa: E402
-from mmls.tiling import tile_regions  # noqa: E402
-
-OUT = Path("data/tiles")
-STATS = Path("metrics/tiles.json")
+from mmls import layout
+from mmls.bands import read_bands
+from mmls.config import load_params, section
+from mmls.holdout import windows_from_json
+from mmls.io import atomic_dir, read_json, run_stage, write_json
+from mmls.raster import SceneConfig
+from mmls.tiling import TileConfig, tile_regions
 
 
 def main() -> None:
     params = load_params()
-    windows = windows_from_json(read_json("data/holdout/regions.json"))
-    with atomic_dir(OUT) as tmp:
+    scene = section(params, "scene", SceneConfig)
+    cfg = section(params, "tile", TileConfig)
+    windows = windows_from_json(read_json(layout.REGIONS_JSON))
+    with atomic_dir(layout.TILES) as tmp:
         index, stats = tile_regions(
-            params["scene"]["composite"],
-            "data/aligned/mask.tif",
+            scene.composite,
+            layout.MASK,
             windows,
             tmp,
-            size=params["tile"]["size"],
-            min_fg_ratio=params["tile"]["min_fg_ratio"],
-            band_names=params["bands"],
-            workers=params["tile"]["workers"],
+            size=cfg.size,
+            min_fg_ratio=cfg.min_fg_ratio,
+            band_names=read_bands(params),
+            workers=cfg.workers,
         )
-        index.to_csv(tmp / "index.csv", index=False)
-    write_json(STATS, {region: asdict(s) for region, s in stats.items()})
+        index.to_csv(tmp / layout.TILE_INDEX.name, index=False)
+    write_json(layout.TILES_METRICS, {region: asdict(s) for region, s in stats.items()})
     print("tile: " + "; ".join(f"{r}: {asdict(s)}" for r, s in stats.items()))
 
 

@@ -1,30 +1,32 @@
-"""DVC stage train@<model>: train one model, keep its best val-mIoU weights (Sec. 4.1)."""
+"""DVC stage train@<model>-<seed>: train one model on train, keep its best val-mIoU epoch
+(Sec. 4.1); per-epoch logs through DVCLive."""
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmls.errors import InputError  # noqa: E402
-from mmls.io import load_params, run_stage, write_json  # noqa: E402
-from mmls.training import TrainConfig, train_model  # noqa: E402
-
-STORE = Path("data/store")
+from mmls import layout
+from mmls.config import load_params
+from mmls.io import run_stage
+from mmls.store import load_store
+from mmls.training import fit, read_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="a key of the `models` params section")
+    parser.add_argument("--seed", required=True, type=int, help="one of the `seeds` params")
     args = parser.parse_args()
-    params = load_params()
-    models = params.get("models") or {}
-    if args.model not in models:
-        raise InputError("params.yaml", f"unknown model {args.model!r}; known: {sorted(models)}")
-    cfg = TrainConfig.from_params(params)
-    record = train_model(args.model, models[args.model], cfg, STORE, Path("models") / args.model)
-    write_json(Path("metrics/train") / f"{args.model}.json", record)
-    print(f"train {args.model}: {record}")
+    run = read_run(load_params(), args.model, args.seed)
+    store = load_store(layout.STORE)
+    summary = fit(
+        run,
+        store,
+        store.rows("train"),
+        store.rows("val"),
+        layout.model_dir(args.model, args.seed) / layout.CHECKPOINT_NAME,
+        layout.train_log_dir(args.model, args.seed),
+        layout.resume_path(layout.run_name(args.model, args.seed)),
+    )
+    print(f"train {args.model} seed {args.seed}: {summary}")
 
 
 if __name__ == "__main__":

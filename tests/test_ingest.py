@@ -18,8 +18,9 @@ from rasterio.errors import NotGeoreferencedWarning
 from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
 from mmls.ingest import V1_BANDS, IngestConfig, ingest_release
+from mmls.layout import tile_name
 from mmls.splitting import SPLIT_COLUMNS
-from mmls.store import build_store, load_split
+from mmls.store import build_store, load_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 128
@@ -89,7 +90,7 @@ def check_ingested(out: Path, splits: pd.DataFrame, tiles, partition_of) -> None
         assert (rec.block_col, rec.block_row) == (rec.col // 2, rec.row // 2)
         assert rec.stratum == -1
         assert rec.fg_pixels == int(mask.sum())
-        name = f"c{rec.col}_r{rec.row}.tif"
+        name = tile_name(rec.col, rec.row)
         with rasterio.open(out / "base" / "images" / name) as ds:
             got = ds.read()
             assert ds.dtypes[0] == "float32" and ds.crs is None
@@ -117,9 +118,10 @@ def test_synthetic_mmlsv1_release_keeps_bands_masks_and_split(tmp_path) -> None:
         tmp_path / "splits.csv", tmp_path / "tiles", tmp_path / "store", BAND_NAMES, SIZE
     )
     assert meta["counts"] == {"train": 3, "val": 3, "test": 3, "isolated_test": 0}
-    train = load_split(tmp_path / "store", "train")
-    first = train.index.iloc[0]
-    assert np.array_equal(train.images[0], tiles[(first["col"], first["row"])][0])
+    store = load_store(tmp_path / "store")
+    row = store.rows("train")[0]
+    first = store.patches.iloc[row]
+    assert np.array_equal(store.images[row], tiles[(first["col"], first["row"])][0])
 
 
 def test_mmlsv2_layout_with_isolated_split_and_mask_names(tmp_path) -> None:
@@ -144,7 +146,7 @@ def test_mmlsv2_layout_with_isolated_split_and_mask_names(tmp_path) -> None:
     assert set(splits.loc[splits["split"] != "isolated_test", "region"]) == {"base"}
     image, mask = tiles[(iso["col"], iso["row"])]
     with rasterio.open(
-        tmp_path / "tiles/isolated/images" / f"c{iso['col']}_r{iso['row']}.tif"
+        tmp_path / "tiles/isolated/images" / tile_name(iso["col"], iso["row"])
     ) as ds:
         assert ds.read().tobytes() == image.tobytes()  # mmlsv2 default = project band order
 

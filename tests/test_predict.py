@@ -18,6 +18,8 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 from torch import nn
 
+from mmls.bands import BAND_NAMES
+from mmls.layout import CHECKPOINT_NAME, model_dir
 from mmls.predict import (
     MASK_NODATA,
     PROB_NODATA,
@@ -28,7 +30,9 @@ from mmls.predict import (
     predict_scene,
     window_origins,
 )
+from mmls.predictor import Predictor
 from mmls.tiling import grid_origins
+from tests.configs import PARAMS, config
 from tests.rasters import (
     MARS_EQC,
     PIXEL_M,
@@ -39,7 +43,16 @@ from tests.rasters import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 128
-IDENTITY = {"mean": [0.0] * 7, "std": [1.0] * 7, "band_idx": list(range(7))}
+
+
+def pcfg(**kw: object) -> PredictConfig:
+    return config("predict", PredictConfig, **kw)
+
+
+def identity_predictor(model: nn.Module) -> Predictor:
+    """A predictor that feeds the composite's 7 bands to ``model`` unstandardised."""
+    cpu = torch.device("cpu")
+    return Predictor(model, BAND_NAMES, [0.0] * 7, [1.0] * 7, None, cpu, False, SIZE, {}, "test")
 
 
 @pytest.fixture(autouse=True)
@@ -87,12 +100,13 @@ def read(path: Path) -> tuple[np.ndarray, dict]:
 def run_predict(model, composite, out, cfg=None, **kw):
     out.mkdir(parents=True, exist_ok=True)
     return predict_scene(
-        model,
+        identity_predictor(model),
         composite,
         out,
-        cfg=cfg or PredictConfig(),
+        band_idx=list(range(7)),
+        cfg=cfg or pcfg(),
         progress=False,
-        **{**IDENTITY, **kw},
+        **kw,
     )
 
 
@@ -136,7 +150,7 @@ def test_blended_map_equals_the_position_function_everywhere(
 ) -> None:
     width, height = 300, 260  # not multiples of 128: terminal windows on both axes
     xx, yy = position_composite(tmp_path / "c.tif", width, height)
-    cfg = PredictConfig(overlap_px=overlap, batch_size=3)
+    cfg = pcfg(overlap_px=overlap, batch_size=3)
     res = run_predict(
         PositionModel(),
         tmp_path / "c.tif",
@@ -162,7 +176,7 @@ def test_no_overlap_equals_tile_by_tile_prediction(tmp_path) -> None:
     width, height = 384, 256
     data = write_composite(tmp_path / "c.tif", width, height, seed=3)
     model = conv_model()
-    run_predict(model, tmp_path / "c.tif", tmp_path / "out", PredictConfig(overlap_px=0))
+    run_predict(model, tmp_path / "c.tif", tmp_path / "out", pcfg(overlap_px=0))
     prob, _ = read(tmp_path / "out" / "probability.tif")
     expected = np.zeros((height, width), np.float32)
     with torch.no_grad():
@@ -184,7 +198,7 @@ def test_overlap_blending_removes_the_seams_of_a_context_model(tmp_path) -> None
 
     def border_jump(overlap: int) -> float:
         out = tmp_path / f"o{overlap}"
-        run_predict(model, tmp_path / "c.tif", out, PredictConfig(overlap_px=overlap))
+        run_predict(model, tmp_path / "c.tif", out, pcfg(overlap_px=overlap))
         prob, _ = read(out / "probability.tif")
         d = np.abs(np.diff(prob.astype(np.float64), axis=1))  # d[:, k] = |p[k+1] - p[k]|
         return float(d[:, [127, 255]].max() / np.median(d))
@@ -207,7 +221,7 @@ def test_outputs_carry_the_grid_and_nodata(tmp_path) -> None:
         conv_model(),
         tmp_path / "c.tif",
         tmp_path / "out",
-        PredictConfig(overlap_px=32),
+        pcfg(overlap_px=32),
         truth_path=tmp_path / "t.tif",
     )
     invalid = (data == -9999.0).any(0) | np.isnan(data).any(0)
@@ -260,7 +274,7 @@ def test_polygons_rasterize_back_to_the_mask(tmp_path, chunk_rows) -> None:
         BlobModel(),
         tmp_path / "c.tif",
         tmp_path / "out",
-        PredictConfig(overlap_px=32),
+        pcfg(overlap_px=32),
         region=region,
         chunk_rows=chunk_rows,
     )
@@ -300,8 +314,8 @@ def test_min_area_and_simplify(tmp_path) -> None:
     data[0] = blob_band(width, height, seed=2)
     with rasterio.open(tmp_path / "c.tif", "r+") as dst:
         dst.write(data)
-    full = run_predict(BlobModel(), tmp_path / "c.tif", tmp_path / "a", PredictConfig())
-    cfg = PredictConfig(min_area_m2=50 * PIXEL_M**2, simplify_m=PIXEL_M)
+    full = run_predict(BlobModel(), tmp_path / "c.tif", tmp_path / "a", pcfg())
+    cfg = pcfg(min_area_m2=50 * PIXEL_M**2, simplify_m=PIXEL_M)
     run_predict(BlobModel(), tmp_path / "c.tif", tmp_path / "b", cfg)
     a = gpd.read_file(tmp_path / "a" / "landslides.gpkg")
     b = gpd.read_file(tmp_path / "b" / "landslides.gpkg")
@@ -427,14 +441,10 @@ def project(tmp_path) -> Path:
         "normalization": {"mean": [0.5] * 7, "std": [0.3] * 7, "nodata": -9999.0},
         "tile_size": 128,
     }
-    save_checkpoint(tmp_path / "models/unet/best.pt", model, meta)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["scene"] = {"composite": "composite.tif", "inventory": "unused.tif"}
+    save_checkpoint(tmp_path / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME, model, meta)
+    params = {**PARAMS, "scene": {"composite": "composite.tif", "inventory": "unused.tif"}}
     params["model"] = "unet"
-    params["predict"] = {
-        **yaml.safe_load((ROOT / "params.yaml").read_text())["predict"],
-        "threads": 1,
-    }
+    params["predict"] = {**PARAMS["predict"], "threads": 1}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
@@ -478,7 +488,7 @@ def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
 
 
 def test_stage_without_checkpoint_fails_cleanly(project) -> None:
-    (project / "models/unet/best.pt").unlink()
+    (project / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME).unlink()
     result = run_stage(project)
     assert result.returncode == 2
     assert "best.pt" in result.stderr and "Traceback" not in result.stderr

@@ -9,6 +9,7 @@ import rasterio
 from mmls.align import align_inventory, binarize_mask
 from mmls.bands import BAND_NAMES
 from mmls.holdout import split_regions
+from mmls.layout import tile_name
 from mmls.raster import check_composite
 from mmls.splitting import assign_splits
 from mmls.tiling import tile_regions
@@ -48,7 +49,7 @@ def test_chain_reproduces_reference_tiles_bit_for_bit(real_scene, tmp_path, inve
         region, region_col = (
             ("base", col) if col < BOUNDARY_GRID_COL else ("isolated", col - BOUNDARY_GRID_COL)
         )
-        stem = f"c{region_col}_r{row}.tif"
+        stem = tile_name(region_col, row)
         with rasterio.open(tmp_path / "tiles" / region / "images" / stem) as ds:
             image = ds.read()
         with rasterio.open(tmp_path / "tiles" / region / "masks" / stem) as ds:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mmls.layout import tile_name
 from tests.rasters import ORIGIN, PIXEL_M, write_composite, write_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def test_data_chain_runs_end_to_end(project):
     assert set(splits["split"]) == {"train", "val", "test", "isolated_test"}
     for rec in splits.itertuples():
         assert (
-            project / "data/tiles" / rec.region / "images" / f"c{rec.col}_r{rec.row}.tif"
+            project / "data/tiles" / rec.region / "images" / tile_name(rec.col, rec.row)
         ).exists()
     assert (project / "metrics/table1.json").exists()
     assert not list(project.rglob("*.tmp")), "temporary files left behind"

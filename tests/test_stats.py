@@ -1,4 +1,4 @@
-"""Per-patch counts, block bootstrap and leakage audit (mmls.stats): known answers."""
+"""Per-patch files, block bootstrap (seeds too) and leakage audit: known answers."""
 
 from __future__ import annotations
 
@@ -6,90 +6,64 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmls.metrics import Confusion, confusion_from_labels, scores
-from mmls.stats import (
+from mmls.layout import patch_key
+from mmls.leakage import chebyshev_gaps, leakage_audit
+from mmls.metrics import Confusion, confusion_from_labels, patch_counts, scores, scores_array
+from mmls.patch_files import (
     PATCH_COLUMNS,
+    patch_table,
+    read_masks,
+    read_patch_table,
+    write_masks,
+    write_patch_table,
+)
+from mmls.stats import (
     aligned_block_counts,
     block_counts,
     bootstrap_ci,
     bootstrap_diff_ci,
-    chebyshev_gaps,
-    leakage_audit,
-    patch_counts,
-    patch_table,
-    pooled_metrics,
-    prediction_key,
-    read_patch_counts,
-    read_predictions,
     resample_weights,
-    write_patch_counts,
-    write_patch_outputs,
-    write_predictions,
 )
 
 
-def test_patch_counts_known_answer_and_pooled_identity():
-    pred = np.array([[[1, 1], [0, 0]], [[0, 0], [0, 1]]], np.uint8)
-    target = np.array([[[1, 0], [1, 0]], [[0, 0], [0, 0]]], np.uint8)
-    tp, fp, fn, tn = patch_counts(pred, target)
-    assert tp.tolist() == [1, 0] and fp.tolist() == [1, 1]
-    assert fn.tolist() == [1, 0] and tn.tolist() == [1, 3]
-    rng = np.random.default_rng(0)
-    p, t = rng.integers(0, 2, (5, 8, 8)), rng.integers(0, 2, (5, 8, 8))
-    sums = [int(a.sum()) for a in patch_counts(p, t)]
-    c = confusion_from_labels(p, t)
-    assert sums == [c.tp, c.fp, c.fn, c.tn]
-    assert [int(a[0]) for a in patch_counts(p[0], t[0])] == [int(a[0]) for a in patch_counts(p, t)]
-    with pytest.raises(ValueError):
-        patch_counts(p, t[:2])
-
-
 def test_patch_table_and_files_roundtrip(tmp_path):
-    splits = pd.DataFrame(
+    patches = pd.DataFrame(
         {
-            "region": ["base", "base", "isolated"],
-            "col": [0, 3, 1],
-            "row": [1, 2, 0],
-            "block_col": [0, 1, 0],
-            "block_row": [0, 1, 0],
-            "split": ["test"] * 3,
+            "region": ["isolated", "base"],
+            "col": [1, 0],
+            "row": [0, 1],
+            "block_col": [0, 0],
+            "block_row": [0, 0],
+            "split": ["test"] * 2,
         }
     )
-    index = splits.loc[[2, 0], ["region", "col", "row"]]  # store order differs from splits
     pred = np.zeros((2, 4, 4), np.uint8)
     target = np.zeros((2, 4, 4), np.uint8)
     pred[0, 0, 0] = target[1, 1, 1] = 1
-    table = patch_table(index, splits, patch_counts(pred, target))
+    table = patch_table(patches, patch_counts(pred, target))
     assert list(table.columns) == list(PATCH_COLUMNS)
     assert table[["region", "block_col", "fp", "fn"]].values.tolist() == [
         ["isolated", 0, 1, 0],
         ["base", 0, 0, 1],
     ]
-    write_patch_counts(tmp_path / "m.patches.csv", table)
-    back = read_patch_counts(tmp_path / "m.patches.csv")
+    write_patch_table(tmp_path / "m.patches.csv", table)
+    back = read_patch_table(tmp_path / "m.patches.csv")
     pd.testing.assert_frame_equal(back, table.reset_index(drop=True), check_dtype=False)
-    write_predictions(tmp_path / "m.npz", index, pred)
-    masks = read_predictions(tmp_path / "m.npz")
-    assert sorted(masks) == [prediction_key("base", 0, 1), prediction_key("isolated", 1, 0)]
+    write_masks(tmp_path / "m.npz", patches, pred)
+    masks = read_masks(tmp_path / "m.npz")
+    assert sorted(masks) == [patch_key("base", 0, 1), patch_key("isolated", 1, 0)]
     assert masks["c1_r0_isolated"].dtype == np.uint8 and masks["c1_r0_isolated"][0, 0] == 1
-    table2 = write_patch_outputs(tmp_path / "n.patches.csv", None, index, splits, pred, target)
-    pd.testing.assert_frame_equal(table2, table)
-    assert (tmp_path / "n.patches.csv").is_file() and not (tmp_path / "n.npz").exists()
     c = confusion_from_labels(pred, target)
-    assert table2[["tp", "fp", "fn", "tn"]].sum().tolist() == [c.tp, c.fp, c.fn, c.tn]
-    with pytest.raises(ValueError, match="not in splits"):
-        patch_table(
-            pd.DataFrame({"region": ["x"], "col": [9], "row": [9]}),
-            splits,
-            patch_counts(pred[:1], target[:1]),
-        )
+    assert table[["tp", "fp", "fn", "tn"]].sum().tolist() == [c.tp, c.fp, c.fn, c.tn]
+    with pytest.raises(ValueError, match="count rows"):
+        patch_table(patches, patch_counts(pred[:1], target[:1]))
 
 
 @pytest.mark.parametrize(
     "c", [(5, 2, 3, 90), (0, 0, 0, 100), (0, 4, 0, 96), (0, 0, 7, 93), (10, 0, 0, 0)]
 )
 def test_pooled_metrics_match_mmls_metrics(c):
-    got = pooled_metrics(np.array(c))
+    got = scores_array(np.array(c))
     for key, value in scores(Confusion(*c)).items():
         assert got[key] == pytest.approx(value)
 
@@ -121,7 +95,7 @@ def test_bootstrap_ci_covers_estimate_and_narrows_with_more_blocks():
         iv = bootstrap_ci(blocks, "miou", n_resamples=2000, seed=1)
         assert iv.lo <= iv.estimate <= iv.hi
         assert iv.n_blocks == n and iv.n_resamples == 2000
-        est = pooled_metrics(blocks.sum(0))["miou"]
+        est = scores_array(blocks.sum(0))["miou"]
         assert iv.estimate == pytest.approx(float(est))
         widths.append(iv.hi - iv.lo)
     assert widths[0] > widths[1] > widths[2]
@@ -150,6 +124,22 @@ def test_pairing_narrows_the_difference_interval_when_blocks_share_difficulty():
     paired = bootstrap_diff_ci(a, b, seed=0)
     unpaired = bootstrap_diff_ci(a, b, paired=False, seed=0)
     assert paired.hi - paired.lo < 0.5 * (unpaired.hi - unpaired.lo)
+
+
+def test_one_seed_is_the_block_bootstrap_and_seeds_add_their_variance():
+    rng = np.random.default_rng(6)
+    hard = rng.uniform(0.5, 1.5, 40)
+    seeds = [_blocks(40, q, np.random.default_rng(7), hard) for q in (0.70, 0.80, 0.90)]
+    one = bootstrap_ci(seeds[0], seed=3)
+    assert bootstrap_ci([seeds[0]], seed=3) == one  # a list of one seed is the plain bootstrap
+    three = bootstrap_ci(seeds, seed=3)
+    mean = np.mean([scores_array(b.sum(0))["miou"] for b in seeds])
+    assert three.n_seeds == 3 and three.estimate == pytest.approx(mean)
+    same = bootstrap_ci([seeds[1]] * 3, seed=3)  # three identical replicates: no seed variance
+    assert three.hi - three.lo > same.hi - same.lo
+    # Paired over blocks, independent over seeds: identical replicates still give 0 inside.
+    diff = bootstrap_diff_ci(seeds, seeds, seed=3)
+    assert diff.estimate == 0 and diff.lo < 0 < diff.hi
 
 
 def test_block_counts_group_by_region_and_alignment_keeps_shared_patches():

@@ -1,4 +1,5 @@
-"""Training store (docs/design.md) and the Dataset/augmentation fed to the models (Sec. 4.1)."""
+"""Training store (docs/design.md), the Dataset/augmentation fed to the models (Sec. 4.1) and
+the standardisation of inputs, missing values included."""
 
 from __future__ import annotations
 
@@ -12,18 +13,12 @@ import torch
 from affine import Affine
 
 from mmls.bands import BAND_NAMES
+from mmls.dataset import TileDataset, apply_symmetry, epoch_plan, invert_symmetry, split_batches
 from mmls.errors import InputError
-from mmls.store import (
-    TileDataset,
-    apply_symmetry,
-    band_stats,
-    build_store,
-    epoch_plan,
-    load_split,
-    split_batches,
-    tile_paths,
-    write_synthetic_store,
-)
+from mmls.layout import tile_paths
+from mmls.normalization import FILL_VALUE, Standardizer, band_stats
+from mmls.store import build_store, load_store
+from tests.stores import write_synthetic_store
 
 SIZE = 32
 NODATA = -9999.0
@@ -77,16 +72,17 @@ def test_build_store_packs_tiles_in_splits_order(tiled: tuple, tmp_path: Path) -
     meta = build_store(splits_csv, tiles, tmp_path / "store", BAND_NAMES, SIZE)
     assert meta["counts"] == {"train": 3, "val": 1, "test": 1, "isolated_test": 1}
     assert meta["nodata"] == NODATA and meta["bands"] == list(BAND_NAMES)
-    train = load_split(tmp_path / "store", "train")
-    assert isinstance(train.images, np.memmap)
-    assert train.images.shape == (3, 7, SIZE, SIZE) and train.masks.dtype == np.uint8
-    keys = list(train.index.itertuples(index=False, name=None))
+    store = load_store(tmp_path / "store")
+    assert isinstance(store.images, np.memmap)
+    assert store.images.shape == (6, 7, SIZE, SIZE) and store.masks.dtype == np.uint8
+    rows = store.rows("train")
+    keys = [tuple(store.patches.iloc[i][["region", "col", "row"]]) for i in rows]
     assert keys == [("base", 0, 0), ("base", 1, 0), ("base", 2, 0)]
-    for i, key in enumerate(keys):
-        np.testing.assert_array_equal(train.images[i], truth[key][0])
-        np.testing.assert_array_equal(train.masks[i], truth[key][1])
-    iso = load_split(tmp_path / "store", "isolated_test")
-    np.testing.assert_array_equal(iso.images[0], truth[("isolated", 0, 0)][0])
+    for i, key in zip(rows, keys, strict=True):
+        np.testing.assert_array_equal(store.images[i], truth[key][0])
+        np.testing.assert_array_equal(store.masks[i], truth[key][1])
+    (iso,) = store.rows("isolated_test")
+    np.testing.assert_array_equal(store.images[iso], truth[("isolated", 0, 0)][0])
 
 
 def test_missing_tile_is_input_error_and_leaves_no_store(tiled: tuple, tmp_path: Path) -> None:
@@ -121,16 +117,35 @@ def test_band_stats_skip_nodata() -> None:
     images[:, 0, :2] = 1.0
     images[:, 0, 2:] = 3.0
     images[:, 1] = 5.0  # constant band -> std 1
-    mean, std = band_stats(images, [0, 1], NODATA)
+    mean, std = band_stats(images, [0, 1], [0, 1], NODATA)
     assert mean == pytest.approx([2.0, 5.0])
     assert std == pytest.approx([1.0, 1.0])
+    assert band_stats(images, [1], [0], NODATA)[0] == pytest.approx([2.0])  # rows select
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -3.4028235e38, 3.4028235e38, 1e31])
+def test_non_physical_values_are_missing_in_stats_and_inputs(bad: float) -> None:
+    """An undeclared sentinel (e.g. the float32 lowest value some GIS tools write) must neither
+    move the band statistics nor reach the model: it is filled like nodata."""
+    images = np.random.default_rng(0).normal(40, 5, (4, 2, 8, 8)).astype(np.float32)
+    rows = [0, 1, 2, 3]
+    m0, s0 = band_stats(images, rows, [0], None)  # band 0 stays clean
+    m1, s1 = band_stats(images[:, :, 1:], rows, [1], None)  # band 1 without the row polluted below
+    clean_mean, clean_std = m0 + m1, s0 + s1
+    images[:, 1, 0, :] = bad  # the last row/column sentinel of the real release, in band 2
+    polluted = images.copy()
+    mean, std = band_stats(polluted, [0, 1, 2, 3], [0, 1], None)
+    assert mean == pytest.approx(clean_mean, rel=1e-6) and std == pytest.approx(clean_std, rel=1e-6)
+    x, invalid = Standardizer(mean, std, None)(polluted[0])
+    assert invalid[1, 0].all() and not invalid[0].any()
+    assert np.all(x[1, 0] == FILL_VALUE) and np.isfinite(x).all()
 
 
 def test_dataset_standardises_selects_bands_and_zeroes_nodata() -> None:
     images = np.random.default_rng(0).normal(10, 2, (3, 7, 8, 8)).astype(np.float32)
     images[0, :, 0, 0] = NODATA
     masks = np.zeros((3, 8, 8), np.uint8)
-    ds = TileDataset(images, masks, [4, 2], [10.0, 10.0], [2.0, 2.0], NODATA)
+    ds = TileDataset(images, masks, [0, 1, 2], [4, 2], Standardizer([10.0] * 2, [2.0] * 2, NODATA))
     x, y = ds[0]
     assert x.shape == (2, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert torch.all(x[:, 0, 0] == 0)
@@ -142,7 +157,7 @@ def test_augmentation_moves_image_and_mask_together() -> None:
     rng = np.random.default_rng(1)
     masks = (rng.random((1, 8, 8)) < 0.4).astype(np.uint8)
     images = np.repeat(masks[:, None].astype(np.float32), 7, axis=1) * 10.0
-    ds = TileDataset(images, masks, list(range(7)), [0.0] * 7, [1.0] * 7, None)
+    ds = TileDataset(images, masks, [0], list(range(7)), Standardizer([0.0] * 7, [1.0] * 7, None))
     seen = set()
     for op in range(8):
         x, y = ds[(0, op)]
@@ -156,6 +171,8 @@ def test_symmetries_by_hand() -> None:
     np.testing.assert_array_equal(apply_symmetry(a, 0), a)
     np.testing.assert_array_equal(apply_symmetry(a, 1), [[2, 4], [1, 3]])  # 90 deg ccw
     np.testing.assert_array_equal(apply_symmetry(a, 4), [[2, 1], [4, 3]])  # mirror
+    for op in range(8):
+        np.testing.assert_array_equal(invert_symmetry(apply_symmetry(a, op), op), a)
 
 
 def test_last_batch_of_one_joins_previous() -> None:
@@ -176,6 +193,6 @@ def test_epoch_plan_is_a_seeded_permutation() -> None:
 
 def test_synthetic_store_loads(tmp_path: Path) -> None:
     write_synthetic_store(tmp_path / "s", {"train": 3, "val": 2}, size=16)
-    split = load_split(tmp_path / "s", "val")
-    assert split.images.shape == (2, 7, 16, 16) and len(split.index) == 2
-    assert len(load_split(tmp_path / "s", "test")) == 0
+    store = load_store(tmp_path / "s")
+    assert store.images.shape == (5, 7, 16, 16) and len(store.patches) == 5
+    assert list(store.rows("val")) == [3, 4] and len(store.rows("test")) == 0

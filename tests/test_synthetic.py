@@ -14,6 +14,7 @@ from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 
 from mmls.bands import BAND_NAMES
+from mmls.config import section
 from mmls.errors import InputError
 from mmls.synthetic import (
     DEM_QUANT,
@@ -25,9 +26,19 @@ from mmls.synthetic import (
     grid_cell_stats,
     write_scene,
 )
+from tests.configs import PARAMS, config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = SyntheticConfig.tiny()
+
+
+def tiny(**overrides: object) -> SyntheticConfig:
+    """A small scene (512 x 384 px, one trough) that generates in well under a second."""
+    small = {"width": 512, "height": 384, "n_landslides": 10, "n_troughs": 1}
+    more = {"inventory_pad_px": 40, "unmapped_patch_px": 24}
+    return config("synthetic", SyntheticConfig, **{**small, **more, **overrides})
+
+
+TINY = tiny()
 STEEP = 18.0 / 90.0  # slope band value of an 18 degree slope
 
 
@@ -46,10 +57,9 @@ def written(tmp_path_factory: pytest.TempPathFactory, scene: SyntheticScene) -> 
 
 # ---------------------------------------------------------------------------------- config
 def test_repo_params_parse() -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = SyntheticConfig.from_params(params["synthetic"])
-    assert (cfg.width, cfg.height) == (params["synthetic"]["width"], params["synthetic"]["height"])
-    assert cfg.inventory_shift_px == tuple(params["synthetic"]["inventory_shift_px"])
+    cfg = section(PARAMS, "synthetic", SyntheticConfig)
+    assert (cfg.width, cfg.height) == (PARAMS["synthetic"]["width"], PARAMS["synthetic"]["height"])
+    assert cfg.inventory_shift_px == tuple(PARAMS["synthetic"]["inventory_shift_px"])
 
 
 @pytest.mark.parametrize(
@@ -72,17 +82,18 @@ def test_repo_params_parse() -> None:
         ("no_such_key", 1),
     ],
 )
-def test_from_params_rejects_bad_values(key: str, value: object) -> None:
-    d = {"width": 512, "height": 384, key: value}
+def test_section_rejects_bad_values_naming_the_key(key: str, value: object) -> None:
     with pytest.raises(InputError) as err:
-        SyntheticConfig.from_params(d)
-    assert err.value.source == "params.yaml"
-    assert key in err.value.problem
+        tiny(**{key: value})
+    assert err.value.source.startswith(f"params.yaml:synthetic.{key}")
 
 
-def test_from_params_rejects_missing_section() -> None:
-    with pytest.raises(InputError, match="synthetic"):
-        SyntheticConfig.from_params(None)
+def test_section_rejects_missing_section_and_key() -> None:
+    with pytest.raises(InputError, match="params.yaml:synthetic: missing section"):
+        section({}, "synthetic", SyntheticConfig)
+    incomplete = {k: v for k, v in PARAMS["synthetic"].items() if k != "seed"}
+    with pytest.raises(InputError, match="params.yaml:synthetic.seed: missing key"):
+        section({"synthetic": incomplete}, "synthetic", SyntheticConfig)
 
 
 # ---------------------------------------------------------------------------- determinism
@@ -102,7 +113,7 @@ def test_same_seed_byte_identical_files(tmp_path: Path, written: tuple[Path, Pat
 
 
 def test_different_seed_differs(scene: SyntheticScene) -> None:
-    other = generate_scene(SyntheticConfig.tiny(seed=TINY.seed + 1))
+    other = generate_scene(tiny(seed=TINY.seed + 1))
     assert not np.array_equal(other.bands, scene.bands)
     assert not np.array_equal(other.truth, scene.truth)
 
@@ -276,16 +287,7 @@ def _run_stage(tmp_path: Path, synthetic: dict) -> subprocess.CompletedProcess[s
 
 
 def test_stage_writes_both_files(tmp_path: Path, written: tuple[Path, Path]) -> None:
-    params = {
-        "seed": TINY.seed,
-        "width": TINY.width,
-        "height": TINY.height,
-        "n_landslides": TINY.n_landslides,
-        "n_troughs": TINY.n_troughs,
-        "inventory_pad_px": TINY.inventory_pad_px,
-        "unmapped_patch_px": TINY.unmapped_patch_px,
-    }
-    res = _run_stage(tmp_path, params)
+    res = _run_stage(tmp_path, TINY.model_dump())
     assert res.returncode == 0, res.stderr
     assert "synthetic_scene:" in res.stdout
     out = tmp_path / "data" / "synthetic"
@@ -294,7 +296,7 @@ def test_stage_writes_both_files(tmp_path: Path, written: tuple[Path, Path]) -> 
 
 
 def test_stage_bad_params_clear_error(tmp_path: Path) -> None:
-    res = _run_stage(tmp_path, {"width": 512, "height": 384, "nodata_fraction": 2})
+    res = _run_stage(tmp_path, {**TINY.model_dump(), "nodata_fraction": 2.0})
     assert res.returncode == 2
-    assert "params.yaml" in res.stderr and "nodata_fraction" in res.stderr
+    assert "params.yaml:synthetic.nodata_fraction" in res.stderr
     assert not (tmp_path / "data" / "synthetic" / "composite.tif").exists()

@@ -14,6 +14,7 @@ from rasterio.windows import Window
 from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
 from mmls.holdout import split_regions
+from mmls.layout import tile_name
 from mmls.raster import check_composite
 from mmls.tiling import grid_origins, region_patches, tile_regions
 from tests.rasters import ORIGIN, PIXEL_M, write_composite, write_inventory
@@ -101,7 +102,7 @@ def test_tiles_are_georeferenced_filtered_copies(tmp_path):
     kept = set(zip(index["col"], index["row"], strict=True))
     assert kept == {(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)}  # rows/cols overlap at edges
     for rec in index.itertuples():
-        with rasterio.open(tmp_path / "tiles/base/images" / f"c{rec.col}_r{rec.row}.tif") as ds:
+        with rasterio.open(tmp_path / "tiles/base/images" / tile_name(rec.col, rec.row)) as ds:
             img = ds.read()
             assert ds.descriptions == BAND_NAMES and ds.crs is not None
             assert ds.transform.c == ORIGIN[0] + rec.x_off * PIXEL_M
@@ -109,7 +110,7 @@ def test_tiles_are_georeferenced_filtered_copies(tmp_path):
         np.testing.assert_array_equal(
             img, data[:, rec.y_off : rec.y_off + 128, rec.x_off : rec.x_off + 128]
         )
-        with rasterio.open(tmp_path / "tiles/base/masks" / f"c{rec.col}_r{rec.row}.tif") as ds:
+        with rasterio.open(tmp_path / "tiles/base/masks" / tile_name(rec.col, rec.row)) as ds:
             m = ds.read(1)
         assert m.dtype == np.uint8 and rec.fg_pixels == int(m.sum()) > 0
         assert rec.fg_ratio == rec.fg_pixels / 128**2

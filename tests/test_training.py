@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,16 @@ import torch
 import yaml
 
 from mmls.errors import InputError
-from mmls.evaluation import EvalConfig, dataset_for, evaluate, evaluate_checkpoint
+from mmls.evaluation import EvalConfig, evaluate, score
 from mmls.metrics import Confusion, scores
-from mmls.models import build_model, load_checkpoint
-from mmls.store import load_split, write_synthetic_store
-from mmls.training import HISTORY_COLUMNS, TrainConfig, train_model
+from mmls.models import build_model
+from mmls.predictor import Predictor
+from mmls.store import Store, load_store
+from mmls.tracking import METRICS_FILE, read_history
+from mmls.training import Run, TrainConfig, fit, read_run
+from tests.configs import PARAMS, ROOT, config
+from tests.stores import write_synthetic_store
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 # PSPNet is the fastest of the six and has dropout, so a resume must restore the global torch
 # RNG as well as the shuffle/augmentation generator to be bitwise identical.
@@ -37,15 +41,38 @@ def _one_thread() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     path = tmp_path_factory.mktemp("store") / "store"
     write_synthetic_store(path, {"train": 10, "val": 4, "test": 4}, size=32, seed=1)
-    return path
+    return load_store(path)
 
 
 def cfg(**kw: object) -> TrainConfig:
-    base = {"epochs": 3, "batch_size": 4, "threads": 1, "lr_step_size": 2}
-    return TrainConfig(**{**base, **kw})
+    return config("train", TrainConfig, **{"epochs": 3, "batch_size": 4, "threads": 1,
+                                           "lr_step_size": 2, **kw})  # fmt: skip
+
+
+def eval_cfg(**kw: object) -> EvalConfig:
+    return config("eval", EvalConfig, **{"threads": 1, "latency_warmup": 1,
+                                         "latency_repeats": 2, **kw})  # fmt: skip
+
+
+def train(store: Store, out: Path, model_cfg: dict = PSPNET, seed: int = 42, **kw: object) -> dict:
+    """``fit`` with the outputs under ``out``; keyword ``on_epoch_end`` passes through."""
+    hook = kw.pop("on_epoch_end", None)
+    run = Run(str(model_cfg["arch"]).lower(), model_cfg, cfg(**kw), seed)
+    return fit(run, store, store.rows("train"), store.rows("val"), out / "best.pt", out / "log",
+               out / "resume.pt", on_epoch_end=hook)  # fmt: skip
+
+
+def keep_last_state(out: Path, last: int):
+    """An epoch hook that copies the resumable state of the last epoch before fit deletes it."""
+
+    def hook(epoch: int) -> None:
+        if epoch == last:
+            shutil.copy(out / "resume.pt", out / "final_state.pt")
+
+    return hook
 
 
 def weights(path: Path, key: str = "state_dict") -> dict[str, torch.Tensor]:
@@ -58,95 +85,80 @@ def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert torch.equal(a[k], b[k]), k
 
 
-def without_seconds(path: Path) -> list[str]:
-    rows = path.read_text().splitlines()
-    return [",".join(r.split(",")[:-1]) for r in rows]  # `seconds` is the last column
-
-
 @pytest.fixture(scope="module")
-def uninterrupted(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def uninterrupted(tiny_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("a")
     torch.set_num_threads(1)
-    train_model("pspnet", PSPNET, cfg(), tiny_store, out, progress=False)
+    train(tiny_store, out, on_epoch_end=keep_last_state(out, 3))
     return out
 
 
-def test_outputs_and_history(uninterrupted: Path) -> None:
-    header, *rows = (uninterrupted / "history.csv").read_text().splitlines()
-    assert header.split(",") == list(HISTORY_COLUMNS)
-    assert len(rows) == 3
-    lrs = [float(r.split(",")[5]) for r in rows]
-    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4])  # StepLR, step 2, gamma 0.1
+def test_outputs_and_dvclive_history(uninterrupted: Path) -> None:
+    history = read_history(uninterrupted / "log")
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert list(history["lr"]) == pytest.approx([1e-3, 1e-3, 1e-4])  # StepLR, step 2, gamma 0.1
     payload = torch.load(uninterrupted / "best.pt", weights_only=True)
     assert payload["bands"] == list(payload["train_config"]["bands"])
     assert payload["model_name"] == "pspnet" and payload["model_config"] == PSPNET
-    best_row = rows[payload["epoch"] - 1].split(",")
-    assert float(best_row[3]) == payload["val_miou"] == max(float(r.split(",")[3]) for r in rows)
+    assert payload["seed"] == 42
+    best = history.loc[history["epoch"] == payload["epoch"], "val_miou"].item()
+    assert best == pytest.approx(payload["val_miou"]) and best == history["val_miou"].max()
+    summary = json.loads((uninterrupted / "log" / METRICS_FILE).read_text())
+    assert summary["best_epoch"] == payload["epoch"] and summary["step"] == 3
+    assert summary["train_time_h"] > 0 and summary["resumed_from_epoch"] == 0
+    assert not (uninterrupted / "resume.pt").exists()  # scratch, removed once finished
 
 
 def test_resume_after_kill_is_bitwise_identical(
-    tiny_store: Path, uninterrupted: Path, tmp_path: Path
+    tiny_store: Store, uninterrupted: Path, tmp_path: Path
 ) -> None:
     def kill_after_first(epoch: int) -> None:
         if epoch == 1:
             raise Killed
 
     with pytest.raises(Killed):
-        train_model("pspnet", PSPNET, cfg(), tiny_store, tmp_path, on_epoch_end=kill_after_first,
-                    progress=False)  # fmt: skip
+        train(tiny_store, tmp_path, on_epoch_end=kill_after_first)
     assert torch.load(tmp_path / "resume.pt", weights_only=True)["epoch"] == 1
-    record = train_model("pspnet", PSPNET, cfg(), tiny_store, tmp_path, progress=False)
-    assert record["resumed_from_epoch"] == 1
-    assert_bitwise_equal(weights(tmp_path / "resume.pt", "model"),
-                         weights(uninterrupted / "resume.pt", "model"))  # fmt: skip
+    summary = train(tiny_store, tmp_path, on_epoch_end=keep_last_state(tmp_path, 3))
+    assert summary["resumed_from_epoch"] == 1
+    a, b = tmp_path / "final_state.pt", uninterrupted / "final_state.pt"
+    assert_bitwise_equal(weights(a, "model"), weights(b, "model"))
     assert_bitwise_equal(weights(tmp_path / "best.pt"), weights(uninterrupted / "best.pt"))
-    a = torch.load(tmp_path / "resume.pt", weights_only=True)["optimizer"]["state"]
-    b = torch.load(uninterrupted / "resume.pt", weights_only=True)["optimizer"]["state"]
-    for k in a:
-        assert_bitwise_equal(a[k], b[k])
-    assert without_seconds(tmp_path / "history.csv") == without_seconds(
-        uninterrupted / "history.csv"
-    )
+    opt_a, opt_b = weights(a, "optimizer")["state"], weights(b, "optimizer")["state"]
+    for k in opt_a:
+        assert_bitwise_equal(opt_a[k], opt_b[k])
+    timing = ["epoch_seconds"]
+    pd_a = read_history(tmp_path / "log").drop(columns=timing)
+    assert pd_a.equals(read_history(uninterrupted / "log").drop(columns=timing))
 
 
-def test_raising_epochs_extends_a_finished_run(
-    tiny_store: Path, uninterrupted: Path, tmp_path: Path
-) -> None:
-    train_model("pspnet", PSPNET, cfg(epochs=2), tiny_store, tmp_path, progress=False)
-    record = train_model("pspnet", PSPNET, cfg(epochs=3), tiny_store, tmp_path, progress=False)
-    assert record["resumed_from_epoch"] == 2
-    assert_bitwise_equal(weights(tmp_path / "best.pt"), weights(uninterrupted / "best.pt"))
+def test_stale_state_is_ignored(tiny_store: Store, tmp_path: Path) -> None:
+    def kill_after_first(epoch: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_store, tmp_path, epochs=2, on_epoch_end=kill_after_first)
+    summary = train(tiny_store, tmp_path, epochs=2, lr=0.01)  # another config: start afresh
+    assert summary["resumed_from_epoch"] == 0
 
 
-def test_stale_state_is_ignored(tiny_store: Path, tmp_path: Path) -> None:
-    train_model("pspnet", PSPNET, cfg(epochs=1), tiny_store, tmp_path, progress=False)
-    record = train_model("pspnet", PSPNET, cfg(epochs=1, lr=0.01), tiny_store, tmp_path,
-                         progress=False)  # fmt: skip
-    assert record["resumed_from_epoch"] == 0
-    # A finished run whose outputs were deleted (as DVC does) rebuilds them from the state.
-    (tmp_path / "best.pt").unlink()
-    record = train_model("pspnet", PSPNET, cfg(epochs=1, lr=0.01), tiny_store, tmp_path,
-                         progress=False)  # fmt: skip
-    assert record["resumed_from_epoch"] == 1 and (tmp_path / "best.pt").is_file()
-
-
-def test_reloaded_checkpoint_reproduces_its_numbers(tiny_store: Path, uninterrupted: Path) -> None:
-    model, meta = load_checkpoint(uninterrupted / "best.pt", CPU)
-    val = evaluate(model, dataset_for(load_split(tiny_store, "val"), meta), CPU, batch_size=3)
-    assert scores(val.confusion)["miou"] == meta["val_miou"]  # exactly: same pixel counts
-    ecfg = EvalConfig(threads=1, latency_warmup=1, latency_repeats=2)
-    first = evaluate_checkpoint(uninterrupted / "best.pt", tiny_store, "test", CPU, ecfg, 0.1)
-    again = evaluate_checkpoint(uninterrupted / "best.pt", tiny_store, "test", CPU, ecfg, 0.1)
+def test_reloaded_checkpoint_reproduces_its_numbers(tiny_store: Store, uninterrupted: Path) -> None:
+    predictor = Predictor.load(uninterrupted / "best.pt", CPU)
+    val = evaluate(predictor.model, predictor.dataset(tiny_store, tiny_store.rows("val")), CPU, 3)
+    assert scores(val.confusion)["miou"] == predictor.meta["val_miou"]  # same pixel counts
+    first = score(predictor, tiny_store, tiny_store.rows("test"), eval_cfg(), 0.1)
+    again = score(predictor, tiny_store, tiny_store.rows("test"), eval_cfg(), 0.1)
     for key in ("tp", "fp", "fn", "tn", "miou", "iou_fg", "precision", "recall", "f1"):
-        assert first[key] == again[key]
-    assert first["tp"] + first["fp"] + first["fn"] + first["tn"] == 4 * 32 * 32
-    assert first["n_images"] == 4 and first["latency_s"] > 0 and first["train_time_h"] == 0.1
-
-
-def test_empty_split_is_input_error(tiny_store: Path, uninterrupted: Path) -> None:
-    ecfg = EvalConfig(threads=1)
-    with pytest.raises(InputError, match="no tiles"):
-        evaluate_checkpoint(uninterrupted / "best.pt", tiny_store, "isolated_test", CPU, ecfg, 0)
+        assert first.record[key] == again.record[key]
+    assert first.record["tp"] + first.record["fp"] + first.record["fn"] + first.record["tn"] == (
+        4 * 32 * 32
+    )
+    assert first.record["n_images"] == 4 and first.record["train_time_h"] == 0.1
+    counts = first.patches[["tp", "fp", "fn", "tn"]].sum()  # pooled = sum of the patches
+    assert [int(counts[k]) for k in ("tp", "fp", "fn", "tn")] == [
+        first.record[k] for k in ("tp", "fp", "fn", "tn")
+    ]
+    assert first.labels.shape == (4, 32, 32)
 
 
 def test_deeplabv3_survives_a_last_batch_of_one(tmp_path: Path) -> None:
@@ -155,38 +167,38 @@ def test_deeplabv3_survives_a_last_batch_of_one(tmp_path: Path) -> None:
         model(torch.randn(1, 7, 32, 32))  # the failure the trainer must avoid
     write_synthetic_store(tmp_path / "s", {"train": 5, "val": 2}, size=32)
     # 5 tiles in batches of 2 would leave a batch of one: it joins the previous batch.
-    record = train_model("deeplabv3", DEEPLABV3, cfg(epochs=1, batch_size=2), tmp_path / "s",
-                         tmp_path / "m", progress=False)  # fmt: skip
-    assert record["n_train"] == 5 and (tmp_path / "m" / "best.pt").is_file()
+    summary = train(load_store(tmp_path / "s"), tmp_path / "m", DEEPLABV3, epochs=1, batch_size=2)
+    assert summary["n_train"] == 5 and (tmp_path / "m" / "best.pt").is_file()
 
 
-def test_train_config_validation() -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["seed"] = 7
-    c = TrainConfig.from_params(params)
-    assert c.seed == 7 and c.bands == ("red", "green", "blue", "dem", "slope",
-                                       "thermal_inertia", "grayscale")  # fmt: skip
-    assert TrainConfig.from_params(params, bands=["red", "dem"]).bands == ("red", "dem")
-    as_text = {**params, "train": {**params["train"], "lr": "1e-3"}}  # YAML: `1e-3` is a str
-    assert TrainConfig.from_params(as_text).lr == 0.001
-    with pytest.raises(InputError, match="unknown band"):
-        TrainConfig.from_params(params, bands=["red", "ndvi"])
-    with pytest.raises(InputError, match="batch_size"):
-        TrainConfig.from_params({**params, "train": {**params["train"], "batch_size": 1}})
-    with pytest.raises(InputError, match="unknown train key"):
-        TrainConfig.from_params({**params, "train": {**params["train"], "epoch": 3}})
+def test_train_section_and_run_validation() -> None:
+    run = read_run(PARAMS, "unet", PARAMS["seeds"][0])
+    assert run.cfg.bands == ["red", "green", "blue", "dem", "slope", "thermal_inertia",
+                             "grayscale"]  # fmt: skip
+    assert read_run(PARAMS, "unet", PARAMS["seeds"][0], ["red", "dem"]).cfg.bands == ["red", "dem"]
+    with pytest.raises(InputError, match="seeds"):
+        read_run(PARAMS, "unet", 123456)
+    with pytest.raises(InputError, match="params.yaml:train.lr"):
+        cfg(lr="1e-3")  # YAML 1.1 reads `1e-3` as a string: an error, not a silent cast
+    with pytest.raises(InputError, match="params.yaml:train.bands"):
+        cfg(bands=["red", "ndvi"])
+    with pytest.raises(InputError, match="params.yaml:train.batch_size"):
+        cfg(batch_size=1)
+    with pytest.raises(InputError, match="params.yaml:train.epoch: unknown key"):
+        cfg(epoch=3)
+    with pytest.raises(InputError, match="params.yaml:models"):
+        read_run(PARAMS, "resnet_unet", PARAMS["seeds"][0])
 
 
 def test_band_ablation_rejects_unknown_band_set(tmp_path: Path) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"] = "unet"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "band_ablation.py"), "--band-set", "ndvi_only"],
+        [sys.executable, str(ROOT / "stages" / "band_ablation.py"), "--band-set", "ndvi_only",
+         "--seed", str(PARAMS["seeds"][0])],
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert "unknown band set 'ndvi_only'" in proc.stderr
+    assert "params.yaml:band_sets: has no entry 'ndvi_only'" in proc.stderr
 
 
 @pytest.mark.slow
@@ -201,22 +213,20 @@ def test_short_training_learns(tmp_path: Path) -> None:
     does better. Requiring mIoU > 0.7 AND a margin of 0.25 over both baselines therefore
     demands real learning while leaving room for seed-to-seed noise (we measure 0.94-0.95).
     """
-    store = tmp_path / "store"
-    write_synthetic_store(store, {"train": 24, "val": 8, "test": 16}, size=64, seed=3)
-    c = cfg(epochs=8, batch_size=8, lr_step_size=30)
-    train_model("unet", UNET, c, store, tmp_path / "m", progress=False)
-    ecfg = EvalConfig(threads=1, latency_warmup=0, latency_repeats=1)
-    learned = evaluate_checkpoint(tmp_path / "m" / "best.pt", store, "test", CPU, ecfg, None)
+    write_synthetic_store(tmp_path / "s", {"train": 24, "val": 8, "test": 16}, size=64, seed=3)
+    store = load_store(tmp_path / "s")
+    train(store, tmp_path / "m", UNET, epochs=8, batch_size=8, lr_step_size=30)
+    predictor = Predictor.load(tmp_path / "m" / "best.pt", CPU)
+    test = store.rows("test")
+    learned = score(predictor, store, test, eval_cfg(latency_warmup=0), None).record["miou"]
 
-    test = load_split(store, "test")
-    fg = int(test.masks.sum())
-    all_background = scores(Confusion(tp=0, fp=0, fn=fg, tn=test.masks.size - fg))["miou"]
-    torch.manual_seed(c.seed)
-    _, meta = load_checkpoint(tmp_path / "m" / "best.pt", CPU)
+    fg = int(store.masks[test].sum())
+    all_background = scores(Confusion(tp=0, fp=0, fn=fg, tn=store.masks[test].size - fg))["miou"]
+    torch.manual_seed(0)
     untrained = build_model("unet", UNET, in_channels=7)
-    random_w = scores(evaluate(untrained, dataset_for(test, meta), CPU, 8).confusion)["miou"]
+    random_w = scores(evaluate(untrained, predictor.dataset(store, test), CPU, 8).confusion)["miou"]
 
-    summary = json.dumps({"learned": learned["miou"], "bg": all_background, "random": random_w})
-    assert learned["miou"] > 0.7, summary
-    assert learned["miou"] > all_background + 0.25, summary
-    assert learned["miou"] > random_w + 0.25, summary
+    summary = json.dumps({"learned": learned, "bg": all_background, "random": random_w})
+    assert learned > 0.7, summary
+    assert learned > all_background + 0.25, summary
+    assert learned > random_w + 0.25, summary

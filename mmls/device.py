@@ -1,0 +1,33 @@
+"""Where a model runs: device resolution, thread count and the label written beside timings."""
+
+from __future__ import annotations
+
+import torch
+
+from mmls.errors import InputError
+
+
+def resolve_device(spec: str, where: str = "params.yaml") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise InputError(where, f"{spec!r} is not a device (auto, cpu, cuda, cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(where, f"device {spec!r} requested but CUDA is not available")
+    return device
+
+
+def set_threads(threads: int | None) -> None:
+    """Fix torch's intra-op thread count (results depend on it); None keeps torch's default."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def device_label(device: torch.device) -> str:
+    """Readable device of a measurement, e.g. ``cpu (2 threads)`` or ``cuda (NVIDIA A100)``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"

@@ -1,0 +1,93 @@
+"""One predictor built from a checkpoint: model, input bands, standardisation, device, layout.
+
+Evaluation, band ablation and whole-scene prediction all go through :class:`Predictor`, so a
+checkpoint is loaded and its inputs prepared in exactly one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmls.bands import band_indices
+from mmls.dataset import TileDataset
+from mmls.io import PathLike
+from mmls.models import load_checkpoint
+from mmls.normalization import Standardizer
+from mmls.store import Store
+
+
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """Move an image batch to ``device`` in the configured memory layout."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return x.to(device, non_blocking=True, memory_format=fmt)
+
+
+@dataclass
+class Predictor:
+    """A trained model ready to map standardised N x C x S x S batches to N x 2 x S x S logits."""
+
+    model: nn.Module
+    bands: tuple[str, ...]
+    mean: list[float]  # training statistics of the bands (mmls.normalization)
+    std: list[float]
+    nodata: float | None  # the training store's declared nodata
+    device: torch.device
+    channels_last: bool
+    tile_size: int
+    meta: dict[str, Any]
+    source: str
+
+    @classmethod
+    def load(cls, checkpoint: PathLike, device: torch.device) -> Predictor:
+        model, meta = load_checkpoint(checkpoint, device)
+        channels_last = bool(meta.get("train_config", {}).get("channels_last", False))
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        norm = meta["normalization"]
+        return cls(
+            model=model,
+            bands=tuple(meta["bands"]),
+            mean=list(norm["mean"]),
+            std=list(norm["std"]),
+            nodata=norm["nodata"],
+            device=device,
+            channels_last=channels_last,
+            tile_size=int(meta.get("tile_size", 128)),
+            meta=meta,
+            source=str(Path(checkpoint)),
+        )
+
+    def band_indices(self, available: Sequence[str]) -> list[int]:
+        """0-based indices of the model's bands in a raster or store band order."""
+        return band_indices(self.bands, available, source=self.source)
+
+    def standardizer(self, nodata: float | None) -> Standardizer:
+        """This model's standardisation for inputs whose declared nodata is ``nodata``."""
+        return Standardizer(self.mean, self.std, nodata)
+
+    def dataset(self, store: Store, rows: Sequence[int]) -> TileDataset:
+        """The store rows as this model's standardised inputs."""
+        idx = self.band_indices(store.bands)
+        return TileDataset(store.images, store.masks, rows, idx, self.standardizer(store.nodata))
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 2 x H x W logits of a standardised batch (any device)."""
+        self.model.eval()
+        return self.model(to_device(x, self.device, self.channels_last))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """N x H x W landslide probability (softmax of the two logits) of a standardised stack."""
+        batch = torch.from_numpy(np.ascontiguousarray(x))
+        logits = self.logits(batch)
+        n, _, h, w = batch.shape
+        if tuple(logits.shape) != (n, 2, h, w):
+            raise ValueError(f"model output {tuple(logits.shape)} is not N x 2 x {h} x {w} logits")
+        return torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()

@@ -1,0 +1,237 @@
+"""Tables 2-4 as the pipeline measured them: seeds aggregated, block-bootstrap CIs attached.
+
+The ``statistics`` stage reads every trained replicate's metrics and per-patch counts and writes
+
+- one flat JSON per model and scored split (``metrics/table2/<model>.json`` for test,
+  ``metrics/table3/...`` for the isolated test) and per band set (``metrics/table4``): the
+  paper's columns as the mean over seeds, ``<metric>_sd`` over seeds (null with one seed), and
+  the CI of mIoU and IoU_FG (:mod:`mmls.stats`), so ``dvc metrics show --md metrics/table2`` is
+  Table 2;
+- ``metrics/statistics.json``: every interval, paired model and band-set differences, and the
+  test minus isolated-test drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmls import layout
+from mmls.config import ParamError, Section
+from mmls.errors import InputError
+from mmls.io import read_json
+from mmls.metrics import COUNT_COLUMNS, SCORE_KEYS
+from mmls.patch_files import read_patch_table
+from mmls.stats import Interval, aligned_block_counts, bootstrap_ci, bootstrap_diff_ci
+
+CI_METRICS: tuple[str, ...] = ("miou", "iou_fg")
+#: Below this many blocks a percentile block bootstrap under-covers: reports flag "few".
+MIN_BLOCKS = 20
+
+
+class StatisticsConfig(Section):
+    """The ``statistics`` params section."""
+
+    n_resamples: int
+    ci_level: float
+    seed: int  # the same seed, hence the same resampled blocks, for every model: paired
+
+    def check(self) -> None:
+        if self.n_resamples < 100:
+            raise ParamError("n_resamples", "must be >= 100")
+        if not 0.5 <= self.ci_level < 1:
+            raise ParamError("ci_level", "must lie in [0.5, 1)")
+
+
+@dataclass
+class Replicates:
+    """One model (or band set) on one split: per-seed metrics records and per-patch counts."""
+
+    seeds: list[int]
+    records: list[dict[str, Any]]
+    tables: list[pd.DataFrame]
+
+    def blocks(self) -> list[np.ndarray]:
+        """Per-seed B x 4 block counts over the patches every seed holds, one block order."""
+        blocks, _ = aligned_block_counts(self.tables)
+        return blocks
+
+
+def read_replicates(
+    metrics_files: Sequence[Path], patch_files: Sequence[Path], seeds: Sequence[int]
+) -> Replicates | None:
+    """The replicates whose files exist (None when no seed has both)."""
+    kept = [
+        (s, m, p)
+        for s, m, p in zip(seeds, metrics_files, patch_files, strict=True)
+        if m.is_file() and p.is_file()
+    ]
+    if not kept:
+        return None
+    records = [read_json(m) for _, m, _ in kept]
+    tables = [read_patch_table(p) for _, _, p in kept]
+    for (_, m, p), record, table in zip(kept, records, tables, strict=True):
+        sums = [int(table[c].sum()) for c in COUNT_COLUMNS]
+        if sums != [record.get(c) for c in COUNT_COLUMNS]:
+            raise InputError(p, f"per-patch counts {sums} do not add up to the counts in {m}")
+    return Replicates([s for s, _, _ in kept], records, tables)
+
+
+def model_replicates(model: str, split: str, seeds: Sequence[int]) -> Replicates | None:
+    metrics = [layout.eval_metrics_dir(model, s) / f"{split}.json" for s in seeds]
+    patches = [
+        layout.eval_predictions_dir(model, s) / f"{split}{layout.PATCHES_SUFFIX}" for s in seeds
+    ]
+    return read_replicates(metrics, patches, seeds)
+
+
+def band_set_replicates(band_set: str, seeds: Sequence[int]) -> Replicates | None:
+    metrics = [layout.ablation_metrics(band_set, s) for s in seeds]
+    patches = [
+        layout.ablation_predictions_dir(band_set, s) / f"test{layout.PATCHES_SUFFIX}" for s in seeds
+    ]
+    return read_replicates(metrics, patches, seeds)
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    nums = [float(v) for v in values if v is not None]
+    return float(np.mean(nums)) if nums else None
+
+
+def table_row(rep: Replicates, cis: Mapping[str, Interval]) -> dict[str, Any]:
+    """One row of Table 2/3/4: means over seeds, sd over seeds, CIs (flat, for dvc metrics)."""
+    n = len(rep.seeds)
+    row: dict[str, Any] = {}
+    for key in SCORE_KEYS:
+        values = np.array([float(r[key]) for r in rep.records])
+        row[key] = float(values.mean())
+        row[f"{key}_sd"] = float(values.std(ddof=1)) if n > 1 else None
+    row["latency_s"] = _mean([r.get("latency_s") for r in rep.records])
+    row["latency_device"] = rep.records[0].get("latency_device")
+    row["train_time_h"] = _mean([r.get("train_time_h") for r in rep.records])
+    row["n_images"] = int(rep.records[0]["n_images"])
+    row["n_seeds"] = n
+    row["seeds"] = ",".join(str(s) for s in rep.seeds)
+    for metric, iv in cis.items():
+        row[f"{metric}_ci_lo"] = iv.lo
+        row[f"{metric}_ci_hi"] = iv.hi
+    first = next(iter(cis.values()), None)
+    row["ci_level"] = first.level if first else None
+    row["n_blocks"] = first.n_blocks if first else None
+    row["seed_variance"] = (
+        f"measured: {n} seeds (sd over seeds; CI over blocks and seeds)"
+        if n > 1
+        else "not measured: one seed (CI covers test-set sampling only)"
+    )
+    return row
+
+
+def intervals(rep: Replicates, cfg: StatisticsConfig) -> dict[str, Interval]:
+    blocks = rep.blocks()
+    return {
+        m: bootstrap_ci(blocks, m, n_resamples=cfg.n_resamples, seed=cfg.seed, level=cfg.ci_level)
+        for m in CI_METRICS
+    }
+
+
+def pairwise(
+    reps: Mapping[str, Replicates | None], order: Sequence[str], cfg: StatisticsConfig
+) -> list[dict[str, Any]]:
+    """Paired CIs of ``metric(b) - metric(a)`` for every pair a before b in ``order`` (on the
+    patches all their replicates hold)."""
+    out = []
+    present = [k for k in order if reps.get(k) is not None]
+    for a, b in combinations(present, 2):
+        ra, rb = reps[a], reps[b]
+        assert ra is not None and rb is not None
+        blocks, n_patches = aligned_block_counts([*ra.tables, *rb.tables])
+        ba, bb = blocks[: len(ra.tables)], blocks[len(ra.tables) :]
+        entry: dict[str, Any] = {"a": a, "b": b, "n_patches": n_patches}
+        for m in CI_METRICS:
+            entry[m] = bootstrap_diff_ci(
+                bb,
+                ba,
+                m,
+                paired=True,
+                n_resamples=cfg.n_resamples,
+                seed=cfg.seed,
+                level=cfg.ci_level,
+            ).as_dict()
+        out.append(entry)
+    return out
+
+
+def drop(test: Replicates, isolated: Replicates, cfg: StatisticsConfig) -> dict[str, Any]:
+    """Unpaired CIs of ``metric(test) - metric(isolated_test)``."""
+    return {
+        m: bootstrap_diff_ci(
+            test.blocks(),
+            isolated.blocks(),
+            m,
+            paired=False,
+            n_resamples=cfg.n_resamples,
+            seed=cfg.seed,
+            level=cfg.ci_level,
+        ).as_dict()
+        for m in CI_METRICS
+    }
+
+
+@dataclass
+class Tables:
+    """What the statistics stage writes: table rows by table folder, and the statistics doc."""
+
+    rows: dict[Path, dict[str, dict[str, Any]]]
+    statistics: dict[str, Any]
+
+
+def build_tables(
+    models: Sequence[str],
+    band_sets: Sequence[str],
+    seeds: Sequence[int],
+    splits: Sequence[str],
+    cfg: StatisticsConfig,
+) -> Tables:
+    """Read every replicate under the current directory; aggregate and bootstrap them."""
+    rows: dict[Path, dict[str, dict[str, Any]]] = {}
+    stats: dict[str, Any] = {
+        "config": {
+            **cfg.model_dump(),
+            "unit": "spatial block (region, block_col, block_row)",
+            "method": "percentile; two-level (blocks, then seeds) when several seeds",
+        },
+        "intervals": {},
+        "model_differences": {},
+        "test_minus_isolated": {},
+    }
+    by_split: dict[str, dict[str, Replicates | None]] = {}
+    for split in splits:
+        reps = {m: model_replicates(m, split, seeds) for m in models}
+        by_split[split] = reps
+        cis = {m: intervals(r, cfg) for m, r in reps.items() if r is not None}
+        rows[layout.table_dir(split)] = {
+            m: table_row(r, cis[m]) for m, r in reps.items() if r is not None
+        }
+        stats["intervals"][split] = {
+            m: {k: iv.as_dict() for k, iv in v.items()} for m, v in cis.items()
+        }
+        stats["model_differences"][split] = pairwise(reps, models, cfg)
+    if "test" in by_split and "isolated_test" in by_split:
+        for m in models:
+            t, i = by_split["test"].get(m), by_split["isolated_test"].get(m)
+            if t is not None and i is not None:
+                stats["test_minus_isolated"][m] = drop(t, i, cfg)
+    ab = {b: band_set_replicates(b, seeds) for b in band_sets}
+    ab_cis = {b: intervals(r, cfg) for b, r in ab.items() if r is not None}
+    rows[layout.TABLE4] = {b: table_row(r, ab_cis[b]) for b, r in ab.items() if r is not None}
+    stats["band_set_intervals"] = {
+        b: {k: iv.as_dict() for k, iv in v.items()} for b, v in ab_cis.items()
+    }
+    stats["band_set_differences"] = pairwise(ab, band_sets, cfg)
+    return Tables(rows, stats)

@@ -1,0 +1,25 @@
+"""Tiny configs for tests: the repository's params.yaml sections with overrides.
+
+Defaults live only in params.yaml, so a test builds a section from the real file and changes
+what it needs (e.g. ``train_config(epochs=2)``); a key the schema does not know is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmls.config import Section, load_params, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = load_params(ROOT / "params.yaml")
+
+
+def config(name: str, schema: type[Section], **overrides: Any) -> Any:
+    """``params.yaml:<name>`` with ``overrides``, validated like a stage does."""
+    return parse({**PARAMS[name], **overrides}, schema, f"params.yaml:{name}")
+
+
+def params(**sections: Any) -> dict[str, Any]:
+    """A whole params mapping: the repository's, with some sections replaced."""
+    return {**PARAMS, **sections}

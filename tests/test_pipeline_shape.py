@@ -1,0 +1,183 @@
+"""dvc.yaml, params.yaml and the code held against each other (read through DVC's own parser).
+
+- every ``mmls/`` module a stage's script imports, directly or not, is a dep of that stage, and
+  no other ``mmls/`` module is (so editing a shared module re-runs exactly its users);
+- every params section a stage script reads is among the stage's params;
+- every entry of ``models`` x ``seeds`` has its train@ and eval@ stages, every entry of
+  ``band_sets`` x ``seeds`` its band_ablation@ stage, with the paths of mmls/layout.py;
+- stage scripts import the package (an editable install), never edit ``sys.path``, and none is
+  named like a standard-library module (``python stages/x.py`` puts ``stages/`` first on the
+  path: a ``stages/statistics.py`` once shadowed the stdlib module of that name).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dvc.repo import Repo
+
+from mmls import layout
+from tests.configs import PARAMS, ROOT
+
+#: Library helpers that read params sections on a stage script's behalf.
+HELPERS: dict[str, set[str]] = {
+    "read_run": {"seeds", "train", "models"},
+    "read_seeds": {"seeds"},
+    "read_bands": {"bands"},
+    "read_band_set": {"band_sets"},
+    "read_model": {"models"},
+}
+READERS = {"section", "value", "entries", "entry"}
+
+
+@pytest.fixture(scope="module")
+def stages() -> list:
+    return list(Repo(str(ROOT)).index.stages)
+
+
+def mmls_imports(path: Path) -> set[str]:
+    """``mmls/<module>.py`` files imported by ``path`` (not transitively)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mmls":
+            if node.module == "mmls":
+                out.update(f"mmls/{a.name}.py" for a in node.names)
+            else:
+                out.add(node.module.replace(".", "/") + ".py")
+        elif isinstance(node, ast.Import):
+            out.update(
+                a.name.replace(".", "/") + ".py" for a in node.names if a.name.startswith("mmls.")
+            )
+    return out
+
+
+def closure(script: Path) -> set[str]:
+    seen: set[str] = set()
+    todo = list(mmls_imports(script))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(mmls_imports(ROOT / module))
+    return seen
+
+
+def script_of(stage) -> Path:
+    """The stage script of ``PYTHONPATH=<repo root> python <script> ...``."""
+    env, python, script = stage.cmd.split()[:3]
+    assert python == "python" and env.startswith("PYTHONPATH="), stage.cmd
+    root = (Path(stage.wdir) / env.split("=", 1)[1]).resolve()
+    assert root == ROOT, f"{stage.addressing}: PYTHONPATH must be the repository root"
+    return Path(stage.wdir) / script
+
+
+def repo_path(dep) -> str:
+    return str(Path(dep.fs_path).resolve().relative_to(ROOT))
+
+
+def params_read(script: Path) -> set[str]:
+    """Top-level params keys the script reads itself or through :data:`HELPERS`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            continue
+        name = node.func.id
+        if name in HELPERS:
+            found |= HELPERS[name]
+        elif name in READERS and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+            found.add(str(node.args[1].value))
+    return found
+
+
+def declared_params(stage) -> set[str]:
+    keys = set()
+    for dep in stage.deps:
+        for key in getattr(dep, "params", None) or []:
+            keys.add(str(key).split(".")[0])
+    return keys
+
+
+def python_stages(stages) -> Iterator:
+    return (s for s in stages if s.cmd and " python " in f" {s.cmd} ")
+
+
+def test_mmls_deps_are_exactly_the_transitive_imports(stages) -> None:
+    assert len(list(python_stages(stages))) == len(stages)  # every stage runs a stage script
+    problems = []
+    for stage in python_stages(stages):
+        script = script_of(stage)
+        deps = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
+        assert str(script.resolve().relative_to(ROOT)) in deps, f"{stage.addressing}: own script"
+        declared = {d for d in deps if d.startswith("mmls/")}
+        imported = closure(script) - {"mmls/__init__.py"}
+        if declared != imported:
+            problems.append(
+                f"{stage.addressing}: missing {sorted(imported - declared)}, "
+                f"extra {sorted(declared - imported)}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def test_package_init_holds_no_code() -> None:
+    # so that no stage needs it as a dep: importing mmls.x runs mmls/__init__.py too
+    body = ast.parse((ROOT / "mmls" / "__init__.py").read_text()).body
+    assert len(body) <= 1 and all(isinstance(n, ast.Expr) for n in body)  # a docstring at most
+
+
+def test_stage_params_cover_what_the_scripts_read(stages) -> None:
+    problems = []
+    for stage in python_stages(stages):
+        missing = params_read(script_of(stage)) - declared_params(stage)
+        if missing:
+            problems.append(f"{stage.addressing}: reads {sorted(missing)} undeclared")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_model_band_set_and_seed_has_its_stages(stages) -> None:
+    by_name = {s.addressing: s for s in stages}
+    for seed in PARAMS["seeds"]:
+        for model in PARAMS["models"]:
+            train = by_name[f"train@{model}-{seed}"]
+            outs = {o.def_path for o in train.outs}
+            assert str(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME) in outs
+            assert str(layout.train_log_dir(model, seed) / "metrics.json") in outs
+            evaluate = by_name[f"eval@{model}-{seed}"]
+            assert {o.def_path for o in evaluate.outs} == {
+                str(layout.eval_metrics_dir(model, seed)),
+                str(layout.eval_predictions_dir(model, seed)),
+            }
+            assert str(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME) in {
+                d.def_path for d in evaluate.deps
+            }
+        for band_set in PARAMS["band_sets"]:
+            ablation = by_name[f"band_ablation@{band_set}-{seed}"]
+            outs = {o.def_path for o in ablation.outs}
+            assert str(layout.ablation_metrics(band_set, seed)) in outs
+            assert str(layout.ablation_predictions_dir(band_set, seed)) in outs
+            assert str(layout.ablation_dir(band_set, seed) / layout.CHECKPOINT_NAME) in outs
+    n_runs = len(PARAMS["seeds"]) * (2 * len(PARAMS["models"]) + len(PARAMS["band_sets"]))
+    assert sum(
+        s.addressing.split("@")[0] in ("train", "eval", "band_ablation") for s in stages
+    ) == (n_runs)
+
+
+def test_training_outputs_allow_the_run_cache(stages) -> None:
+    """DVC skips its run-cache for persistent outputs and for uncached outputs that are not
+    metrics or plots: queued and temporary experiments would then retrain every model."""
+    for stage in stages:
+        if stage.addressing.split("@")[0] not in ("train", "eval", "band_ablation"):
+            continue
+        for out in stage.outs:
+            assert not out.persist, f"{stage.addressing}: {out.def_path} is persistent"
+            assert out.use_cache or out.metric or out.plot, f"{stage.addressing}: {out.def_path}"
+
+
+def test_stage_scripts_import_the_installed_package() -> None:
+    for script in sorted((ROOT / "stages").glob("*.py")):
+        text = script.read_text()
+        assert "sys.path" not in text, script.name
+        assert script.stem not in sys.stdlib_module_names, f"{script.name} shadows the stdlib"
