@@ -106,7 +106,7 @@ def value(params: Mapping[str, Any], key: str, kind: Any, source: str = PARAMS_F
 def entries(params: Mapping[str, Any], name: str, source: str = PARAMS_FILE) -> list[str]:
     """The entry names of a dict-valued section (``models``, ``band_sets``), in file order."""
     table = params.get(name)
-    if not isinstance(table, Mapping) or not table:
+    if not isinstance(table, Mapping):
         raise InputError(f"{source}:{name}", "missing section (a mapping of named entries)")
     return [str(k) for k in table]
 

@@ -15,9 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mmls.context import ContextIndex
 from mmls.normalization import Standardizer
+from mmls.store import UNLABELLED
+from mmls.tta import symmetric
 
 N_SYMMETRIES = 8
+#: Target value of pixels outside the scored patch (context margin): no loss, no score.
+IGNORE = -100
 
 
 def apply_symmetry(arr: np.ndarray, op: int) -> np.ndarray:
@@ -40,7 +45,9 @@ class TileDataset(Dataset):
 
     Item ``i`` is store row ``rows[i]``; items are addressed by ``i`` or ``(i, op)`` with
     ``op`` a symmetry of :func:`apply_symmetry` (0 = identity) and are ``(image C x H x W
-    float32, mask H x W int64)``.
+    float32, mask H x W int64)``. With a ``context`` index the image is the wider window around
+    the patch (mmls/context.py; filled from the ``allowed`` store rows only) and the target is
+    :data:`IGNORE` outside the central patch.
     """
 
     def __init__(
@@ -50,6 +57,8 @@ class TileDataset(Dataset):
         rows: Sequence[int],
         band_idx: Sequence[int],
         standardize: Standardizer,
+        context: ContextIndex | None = None,
+        allowed: np.ndarray | None = None,
     ) -> None:
         if len(band_idx) != len(standardize):
             raise ValueError("band_idx and the standardizer must have the same length")
@@ -64,17 +73,35 @@ class TileDataset(Dataset):
             slice(lo, lo + len(self.band_idx)) if contiguous else self.band_idx
         )
         self.standardize = standardize
+        self.context = context
+        self.allowed = allowed
+        self.context_px = 0 if context is None else context.c
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def image(self, i: int) -> np.ndarray:
         """Standardised image ``i`` (C x H x W float32), missing pixels filled."""
-        out, _ = self.standardize(self.images[self.rows[i], self._bands])
+        row = int(self.rows[i])
+        if self.context is None:
+            raw = self.images[row, self._bands]
+        else:
+            raw = self.context.assemble(self.images, row, self._bands, self.allowed)
+        out, _ = self.standardize(raw)
         return out
 
     def mask(self, i: int) -> np.ndarray:
-        return np.asarray(self.masks[self.rows[i]])
+        """Target ``i``: 0/1, and :data:`IGNORE` where nothing is known (an unlabelled patch,
+        the context margin)."""
+        mask = np.asarray(self.masks[self.rows[i]])
+        if mask.max(initial=0) == UNLABELLED:
+            mask = np.where(mask == UNLABELLED, IGNORE, mask).astype(np.int64)
+        if self.context is None:
+            return mask
+        c = self.context_px
+        out = np.full((mask.shape[0] + 2 * c, mask.shape[1] + 2 * c), IGNORE, np.int64)
+        out[c:-c, c:-c] = mask
+        return out
 
     def _sample(self, key: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         i, op = (key, 0) if isinstance(key, int | np.integer) else key
@@ -92,7 +119,7 @@ class TileDataset(Dataset):
 
     def __getitems__(self, keys: Sequence[int | tuple[int, int]]) -> tuple[torch.Tensor, ...]:
         """A whole collated batch, filled in place (one allocation per batch, no stacking)."""
-        h, w = self.masks.shape[-2:]
+        h, w = (s + 2 * self.context_px for s in self.masks.shape[-2:])
         x = np.empty((len(keys), len(self.band_idx), h, w), dtype=np.float32)
         y = np.empty((len(keys), h, w), dtype=np.int64)
         for j, key in enumerate(keys):
@@ -148,3 +175,24 @@ def make_loader(
         collate_fn=_batch_as_is,
         generator=torch.Generator().manual_seed(0),  # keeps the global RNG untouched
     )
+
+
+class DeviceTileSet:
+    """A :class:`TileDataset` standardised once and kept on ``device`` (a GPU): batches are
+    gathered and flipped/rotated there, with no host-to-device copy per step. The batches equal
+    the loader's, sample for sample (the same standardisation, the same symmetries)."""
+
+    def __init__(self, data: TileDataset, device: torch.device) -> None:
+        images = np.stack([data.image(i) for i in range(len(data))])
+        masks = np.stack([np.asarray(data.mask(i), dtype=np.int64) for i in range(len(data))])
+        self.images = torch.from_numpy(images).to(device)
+        self.masks = torch.from_numpy(masks).to(device)
+
+    def batch(self, keys: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.tensor([int(i) for i, _ in keys], device=self.images.device)
+        x, y = self.images[idx], self.masks[idx]
+        ops = [int(op) for _, op in keys]
+        if any(ops):
+            x = torch.stack([symmetric(x[j], op) for j, op in enumerate(ops)])
+            y = torch.stack([symmetric(y[j], op) for j, op in enumerate(ops)])
+        return x, y

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from mmls.errors import InputError
@@ -31,3 +34,18 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
+#: Mixed precision on CUDA: ``fp32`` (none) | ``bf16`` | ``fp16``. Never applied on CPU, so
+#: CPU results stay as they are.
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, amp: str) -> Iterator[None]:
+    """torch.autocast on CUDA with the named dtype; nothing on CPU or with ``fp32``."""
+    if device.type != "cuda" or amp == "fp32":
+        yield
+        return
+    with torch.autocast("cuda", dtype=AMP_DTYPES[amp]):
+        yield

@@ -22,14 +22,17 @@ import torch
 from torch import nn
 
 from mmls.config import ParamError, Section
+from mmls.context import center
 from mmls.dataset import TileDataset, make_loader, sequential_batches
-from mmls.device import device_label, resolve_device, set_threads
+from mmls.device import autocast, device_label, resolve_device, set_threads
 from mmls.io import PathLike, write_json
 from mmls.layout import MASKS_SUFFIX, PATCHES_SUFFIX, SPLITS
 from mmls.metrics import Confusion, metrics_record, patch_counts
 from mmls.patch_files import patch_table, write_masks, write_patch_table
 from mmls.predictor import Predictor, to_device
+from mmls.recipe import RecipeConfig, calibrate_threshold
 from mmls.store import Store
+from mmls.tta import landslide_probability
 
 
 class EvalConfig(Section):
@@ -59,11 +62,13 @@ class EvalConfig(Section):
 @dataclass(frozen=True)
 class EvalResult:
     """One pass over some rows: N x 4 per-patch counts, mean per-pixel cross entropy and (when
-    asked for) the predicted labels, N x H x W uint8 in row order."""
+    asked for) the predicted labels (N x H x W uint8) and landslide probabilities (float32),
+    in row order; all on the scored patch (the centre of a context window)."""
 
     counts: np.ndarray
     loss: float
     labels: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
 
     @property
     def confusion(self) -> Confusion:
@@ -78,49 +83,137 @@ def evaluate(
     batch_size: int,
     channels_last: bool = False,
     num_workers: int = 0,
+    *,
     keep_labels: bool = False,
+    keep_probabilities: bool = False,
+    tta: bool = False,
+    threshold: float | None = None,
+    amp: str = "fp32",
 ) -> EvalResult:
-    """Per-patch counts and mean cross entropy of ``model`` (eval mode) over ``dataset``."""
+    """Per-patch counts and mean cross entropy of ``model`` (eval mode) over ``dataset``.
+
+    Labels are the argmax of the two logits (the paper's) unless ``tta`` or a ``threshold`` is
+    given: then landslide where the (test-time-augmented) probability exceeds ``threshold``
+    (0.5 when None).
+    """
     model.eval()
     loader = make_loader(
         dataset, sequential_batches(len(dataset), batch_size), num_workers, device.type == "cuda"
     )
+    c = dataset.context_px
     counts: list[np.ndarray] = [np.zeros((0, 4), np.int64)]
     kept: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
     loss_sum = 0.0
     for x, y in loader:
         y = y.to(device, non_blocking=True)
-        logits = model(to_device(x, device, channels_last))
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
+        x = to_device(x, device, channels_last)
+        with autocast(device, amp):
+            logits = model(x)
+            prob = None
+            if tta or threshold is not None or keep_probabilities:
+                prob = center(landslide_probability(model, x, tta), c)
+        loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+        y = center(y, c)
+        if prob is None:
+            labels = center(logits, c).argmax(1).to(torch.uint8).cpu().numpy()
+        else:
+            labels = (
+                (prob > (0.5 if threshold is None else threshold)).to(torch.uint8).cpu().numpy()
+            )
         counts.append(patch_counts(labels, y.cpu().numpy()))
         if keep_labels:
             kept.append(labels)
+        if keep_probabilities and prob is not None:
+            probs.append(prob.cpu().numpy())
     all_counts = np.concatenate(counts)
     n_pixels = int(all_counts.sum())
-    labels_out = np.concatenate(kept) if keep_labels and kept else None
-    return EvalResult(all_counts, loss_sum / n_pixels if n_pixels else float("nan"), labels_out)
+    return EvalResult(
+        all_counts,
+        loss_sum / n_pixels if n_pixels else float("nan"),
+        np.concatenate(kept) if keep_labels and kept else None,
+        np.concatenate(probs) if keep_probabilities and probs else None,
+    )
 
 
 @torch.inference_mode()
 def measure_latency(
-    predictor: Predictor, image: torch.Tensor, warmup: int = 5, repeats: int = 20
+    predictor: Predictor, image: torch.Tensor, warmup: int = 5, repeats: int = 20, tta: bool = False
 ) -> float:
-    """Median seconds of one batch-1 forward pass (+ argmax) after ``warmup`` passes."""
+    """Median seconds of one batch-1 forward pass (+ argmax; with ``tta`` the 8 passes and the
+    averaged probability) after ``warmup`` passes."""
     model, device = predictor.model, predictor.device
     model.eval()
     x = to_device(image.unsqueeze(0), device, predictor.channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def once() -> None:
+        with autocast(device, predictor.amp):
+            if tta:
+                landslide_probability(model, x, True)
+            else:
+                model(x).argmax(1)
+
     for _ in range(warmup):
-        model(x).argmax(1)
+        once()
     sync()
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
-        model(x).argmax(1)
+        once()
         sync()
         times.append(time.perf_counter() - t0)
     return float(statistics.median(times))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a model's probabilities become labels at evaluation (recipe.tta / .threshold)."""
+
+    tta: bool = False
+    threshold: float | None = None  # None: the argmax of the two logits (the paper's)
+    source: str = "argmax (paper)"
+
+
+#: The paper's decision: the argmax of the two logits, no test-time augmentation.
+ARGMAX = Decision()
+
+
+def calibrate(
+    predictor: Predictor, store: Store, rows: Sequence[int], cfg: EvalConfig, tta: bool
+) -> Decision:
+    """The threshold maximising pooled mIoU on ``rows`` (the split that selected the
+    checkpoint; never the scored one)."""
+    data = predictor.dataset(store, rows)
+    result = evaluate(
+        predictor.model,
+        data,
+        predictor.device,
+        cfg.batch_size,
+        predictor.channels_last,
+        keep_probabilities=True,
+        tta=tta,
+        amp=predictor.amp,
+    )
+    assert result.probabilities is not None
+    masks = np.stack([center(data.mask(i), data.context_px) for i in range(len(data))])
+    threshold, miou = calibrate_threshold(result.probabilities, masks)
+    return Decision(tta, threshold, f"calibrated on {len(rows)} patches (mIoU {miou:.4f})")
+
+
+def decide(
+    recipe: RecipeConfig,
+    predictor: Predictor,
+    store: Store,
+    selection_rows: Sequence[int],
+    cfg: EvalConfig,
+) -> Decision:
+    """The decision a recipe asks for; ``calibrate`` uses ``selection_rows``."""
+    if recipe.threshold == "calibrate":
+        return calibrate(predictor, store, selection_rows, cfg, recipe.tta)
+    if recipe.threshold == 0.5 and not recipe.tta:
+        return ARGMAX
+    return Decision(recipe.tta, float(recipe.threshold), "fixed (recipe.threshold)")
 
 
 @dataclass(frozen=True)
@@ -138,6 +231,7 @@ def score(
     rows: Sequence[int],
     cfg: EvalConfig,
     train_time_h: float | None,
+    decision: Decision = ARGMAX,
 ) -> Scored:
     """Score ``predictor`` on store ``rows``: pooled metrics, per-patch counts, latency."""
     data = predictor.dataset(store, rows)
@@ -148,11 +242,18 @@ def score(
         cfg.batch_size,
         predictor.channels_last,
         keep_labels=True,
+        tta=decision.tta,
+        threshold=decision.threshold,
+        amp=predictor.amp,
     )
-    latency = measure_latency(predictor, data[0][0], cfg.latency_warmup, cfg.latency_repeats)
+    latency = measure_latency(
+        predictor, data[0][0], cfg.latency_warmup, cfg.latency_repeats, decision.tta
+    )
     record = metrics_record(
         result.confusion, len(data), latency, device_label(predictor.device), train_time_h
     )
+    if decision != ARGMAX:
+        record.update(tta=decision.tta, threshold=decision.threshold, decision=decision.source)
     table = patch_table(store.patches.iloc[np.asarray(rows)], result.counts)
     assert result.labels is not None
     return Scored(record, table, result.labels)

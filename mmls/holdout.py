@@ -61,16 +61,22 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
     """Split the grid at ``boundary_x`` (CRS units) into base and isolated pixel windows.
 
     The boundary is snapped to the nearest pixel edge (with a warning when it moves); a
-    boundary outside the raster, or one that leaves a region empty, is an error. ``gap_px``
-    (not in the paper, which uses 0) leaves a strip of that width on the base side of the
-    boundary out of both regions, so that no base patch touches an isolated one.
+    boundary outside the raster, or one that leaves the base region empty, is an error.
+    ``gap_px`` (not in the paper, which uses 0) leaves a strip of that width on the base side
+    of the boundary out of both regions, so that no base patch touches an isolated one.
+
+    A boundary ON the raster's edge leaves the isolated region empty (width 0), with a warning:
+    a scene rebuilt from MMLSv2's train+val tiles starts exactly at the paper's boundary, the
+    isolated region lying west of it. The data chain then goes on with the base region alone
+    and ``isolated_test`` stays empty.
     """
     if isolated_side not in SIDES:
         raise InputError(
             "params.yaml:holdout.isolated_side", f"{isolated_side!r} must be one of {SIDES}"
         )
     left, _, right, _ = grid.bounds
-    if not left < boundary_x < right:
+    tolerance = 1e-6 * abs(grid.transform.a)
+    if not left - tolerance <= boundary_x <= right + tolerance:
         raise InputError(
             "params.yaml:holdout.boundary_x",
             f"{boundary_x} lies outside the composite's x range ({left}, {right})",
@@ -83,10 +89,6 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
             f"(x={grid.transform.c + col * grid.transform.a})",
             stacklevel=2,
         )
-    if not 0 < col < grid.width:
-        raise InputError(
-            "params.yaml:holdout.boundary_x", f"{boundary_x} leaves one region without pixels"
-        )
     if gap_px < 0:
         raise InputError("params.yaml:holdout.gap_px", f"{gap_px} must be >= 0")
     if isolated_side == "east":
@@ -97,7 +99,14 @@ def split_regions(grid: Grid, boundary_x: float, isolated_side: str, gap_px: int
         isolated = Window(0, 0, col, grid.height)
     if base.width <= 0:
         raise InputError(
-            "params.yaml:holdout.gap_px", f"{gap_px} leaves the base region without pixels"
+            "params.yaml:holdout",
+            f"boundary {boundary_x} and gap {gap_px} px leave the base region without pixels",
+        )
+    if isolated.width == 0:
+        warnings.warn(
+            f"holdout.boundary_x={boundary_x} lies on the composite's {isolated_side} edge: "
+            "the isolated region is empty, isolated_test will hold no patch",
+            stacklevel=2,
         )
     windows = {"base": base, "isolated": isolated}
     return Holdout(float(boundary_x), col, isolated_side, gap_px, windows)

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,10 @@ def open_raster(path: PathLike) -> rasterio.DatasetReader:
 GDAL_CACHEMAX_MB = 256
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"warning: {message}\n"
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2.
 
@@ -115,6 +120,7 @@ def run_stage(main: Callable[[], None]) -> None:
     """
     # GDAL reads it as a config option at the cache's first use; workers inherit it
     os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHEMAX_MB))
+    warnings.formatwarning = _one_line_warning
     try:
         main()
     except InputError as exc:

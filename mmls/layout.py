@@ -25,6 +25,14 @@ TILES = Path("data/tiles")
 TILE_INDEX = TILES / "index.csv"
 SPLITS_CSV = Path("data/splits.csv")
 STORE = Path("data/store")
+#: A published release, ingested (stage `ingest`): its tiles and its own split table.
+RELEASED_TILES = Path("data/released/tiles")
+RELEASED_SPLITS = Path("data/released/splits.csv")
+#: The scene rebuilt from georeferenced released tiles (stage `rebuild_scene`).
+REBUILT_COMPOSITE = Path("data/scene/composite.tif")
+REBUILT_INVENTORY = Path("data/scene/inventory.tif")
+#: Cross-validation folds of the labelled patches (stage `cv_folds`).
+FOLDS_CSV = Path("data/folds.csv")
 
 # ------------------------------------------------------------------------------ metrics
 METRICS = Path("metrics")
@@ -36,6 +44,12 @@ LEAKAGE = METRICS / "leakage.json"
 SUMMARY = METRICS / "summary.json"
 PREDICT_METRICS = METRICS / "predict.json"
 STATISTICS = METRICS / "statistics.json"
+INGEST_METRICS = METRICS / "ingest.json"
+REBUILD_METRICS = METRICS / "rebuild.json"
+REBUILD_CHECK = METRICS / "rebuild_check.json"
+CV_FOLDS_METRICS = METRICS / "cv_folds.json"
+CV_TABLE = METRICS / "cv_table"
+TILE_PREDICTIONS_METRICS = METRICS / "tile_predictions.json"
 #: Table 4 (band sets) as the statistics stage writes it: one JSON per band set.
 TABLE4 = METRICS / "table4"
 #: The paper's tables of model scores, by split (other scored splits: ``table_<split>``).
@@ -45,6 +59,8 @@ SPLIT_TABLES: dict[str, str] = {"test": "table2", "isolated_test": "table3"}
 MODELS = Path("models")
 PREDICTIONS = Path("predictions")
 SCENE_PREDICTIONS = PREDICTIONS / "scene"
+#: One predicted mask per released tile of each unlabelled split, under the released name.
+TILE_PREDICTIONS = PREDICTIONS / "tiles"
 REPORTS = Path("reports")
 REFERENCE = Path("reference/mmlsv2_tables.json")
 #: Resumable training state: scratch outside every DVC output (git- and dvc-ignored), so that
@@ -52,6 +68,7 @@ REFERENCE = Path("reference/mmlsv2_tables.json")
 RESUME = Path(".resume")
 
 CHECKPOINT_NAME = "best.pt"
+HELD_OUT = "heldout"  # file stem of a CV fold's held-out scores
 PATCHES_SUFFIX = ".patches.csv"
 MASKS_SUFFIX = ".npz"
 
@@ -105,17 +122,40 @@ def ablation_predictions_dir(band_set: str, seed: int) -> Path:
     return PREDICTIONS / "ablation" / band_set / seed_dir(seed)
 
 
+def cv_dir(model: str, fold: int, seed: int) -> Path:
+    return MODELS / "cv" / model / f"fold{int(fold)}" / seed_dir(seed)
+
+
+def cv_log_dir(model: str, fold: int, seed: int) -> Path:
+    return METRICS / "cv_train" / model / f"fold{int(fold)}" / seed_dir(seed)
+
+
+def cv_metrics(model: str, fold: int, seed: int) -> Path:
+    """The held-out fold's scores of one fold training."""
+    return METRICS / "cv" / model / f"fold{int(fold)}" / f"{seed_dir(seed)}.json"
+
+
+def cv_predictions_dir(model: str, fold: int, seed: int) -> Path:
+    """``heldout.patches.csv`` / ``heldout.npz`` of one fold training."""
+    return PREDICTIONS / "cv" / model / f"fold{int(fold)}" / seed_dir(seed)
+
+
+def cv_run_name(model: str, fold: int, seed: int) -> str:
+    return f"cv-{model}-{int(fold)}-{int(seed)}"
+
+
 def resume_path(run: str) -> Path:
     return RESUME / f"{run}.pt"
 
 
 # ------------------------------------------------------------------------------ tile names
-TILE_NAME = re.compile(r"^c(?P<col>\d+)_r(?P<row>\d+)\.tif$")
+TILE_NAME = re.compile(r"^col(?P<col>\d{5})_row(?P<row>\d{5})\.tif$")
 
 
 def tile_name(col: int, row: int) -> str:
-    """File name of the patch (col, row) of a region's grid (Sec. 2.3)."""
-    return f"c{int(col)}_r{int(row)}.tif"
+    """File name of the patch (col, row) of a region's grid (Sec. 2.3), as MMLSv2 names its
+    released tiles: ``col00012_row00003.tif``."""
+    return f"col{int(col):05d}_row{int(row):05d}.tif"
 
 
 def parse_tile_name(name: str) -> tuple[int, int]:

@@ -93,4 +93,20 @@ def leakage_audit(
     iso = (splits["split"] == "isolated_test").to_numpy()
     base = (splits["region"] == "base").to_numpy()
     out["isolated_test_vs_base"] = contact_summary(xy[iso], xy[base], size)
+    out["overlapping_pairs"] = overlapping_pairs(splits, size)
     return out
+
+
+def overlapping_pairs(splits: pd.DataFrame, size: int) -> dict[str, int]:
+    """Pairs of patches that share pixels (terminal origins, Sec. 2.3), by pair of splits
+    (``train|val``: one patch in each; sorted names); patches of different regions never do."""
+    xy = splits[["x_off", "y_off"]].to_numpy(dtype=np.int64)
+    names = splits["split"].astype(str).to_numpy()
+    regions = splits["region"].astype(str).to_numpy()
+    out: dict[str, int] = {}
+    for i in range(len(xy)):
+        gap = np.maximum(np.abs(xy[i + 1 :, 0] - xy[i, 0]), np.abs(xy[i + 1 :, 1] - xy[i, 1]))
+        for j in np.flatnonzero((gap < size) & (regions[i + 1 :] == regions[i])) + i + 1:
+            key = "|".join(sorted((names[i], names[j])))
+            out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))

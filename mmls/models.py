@@ -1,17 +1,20 @@
-"""The six segmentation models of MMLSv2 Sec. 4.1 (segmentation-models-pytorch) and checkpoints.
+"""The six segmentation models of MMLSv2 Sec. 4.1 (segmentation-models-pytorch), the fusion
+model of Sec. 5's future work (mmls/fusion.py), and checkpoints.
 
 Each model is configured by one entry of the ``models`` params section::
 
     unet: {arch: Unet, encoder_name: resnet34, encoder_weights: null}
 
-``arch`` is the smp class name; every other key except ``encoder_name``/``encoder_weights`` is
-passed to the smp constructor unchanged (e.g. ``decoder_attention_type``). The output always has
-2 classes (background, landslide) as logits N x 2 x H x W for cross entropy.
+``arch`` is the smp class name (or ``FusionUnet``); every other key except ``encoder_name``,
+``encoder_weights``, ``branches`` (FusionUnet) and the overrides ``train`` / ``recipe`` is passed
+to the smp constructor unchanged (e.g. ``decoder_attention_type``). An entry may override keys
+of the shared ``train`` and ``recipe`` sections (e.g. a U-Net in the paper profile beside the
+quick one). The output always has 2 classes (background, landslide) as logits N x 2 x H x W.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,9 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from mmls.config import Section, entry
+from mmls.config import Section, entry, parse
 from mmls.errors import InputError
+from mmls.fusion import FusionUnet, branch_indices
 from mmls.io import PathLike, atomic_path
 
 #: smp classes the project supports, keyed by the ``arch`` value in params.
@@ -32,8 +36,10 @@ ARCHS: dict[str, type[nn.Module]] = {
     "DeepLabV3Plus": smp.DeepLabV3Plus,
     "Segformer": smp.Segformer,
 }
+FUSION = "FusionUnet"
 N_CLASSES = 2
-_RESERVED = ("arch", "encoder_name", "encoder_weights", "classes", "in_channels")
+OVERRIDES = ("train", "recipe")
+_RESERVED = ("arch", "encoder_name", "encoder_weights", "classes", "in_channels", "branches")
 
 
 class ModelConfig(Section):
@@ -44,14 +50,37 @@ class ModelConfig(Section):
     arch: str
     encoder_name: str
     encoder_weights: str | None
+    branches: list[list[str]] | None = None  # FusionUnet only: band names of each branch
+    train: dict[str, Any] | None = None  # overrides of the `train` section for this model
+    recipe: dict[str, Any] | None = None  # overrides of the `recipe` section for this model
 
 
 def read_model(params: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The ``models.<name>`` entry, checked, as a plain dict (what checkpoints store)."""
-    return entry(params, "models", name, ModelConfig).model_dump()
+    """The ``models.<name>`` entry, checked, as a plain dict: the architecture (what
+    checkpoints store) plus the overrides, if any."""
+    return entry(params, "models", name, ModelConfig).model_dump(exclude_none=True)
 
 
-def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Module:
+def model_section(
+    params: Mapping[str, Any], model: str, name: str, schema: type, **extra: Any
+) -> Any:
+    """``params[name]`` with the ``models.<model>.<name>`` overrides (and ``extra``) applied,
+    validated (errors name the override when there is one)."""
+    overrides = read_model(params, model).get(name) or {}
+    if name not in params:
+        raise InputError(f"params.yaml:{name}", "missing section")
+    where = f"params.yaml:models.{model}.{name}" if overrides else f"params.yaml:{name}"
+    return parse({**params[name], **overrides, **extra}, schema, where)
+
+
+def architecture(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry without its ``train`` / ``recipe`` overrides."""
+    return {k: v for k, v in model_cfg.items() if k not in OVERRIDES}
+
+
+def build_model(
+    name: str, cfg: Mapping[str, Any], in_channels: int, bands: Sequence[str] | None = None
+) -> nn.Module:
     """Build model ``name`` from its ``models.<name>`` params entry with ``in_channels`` inputs.
 
     SegFormer must use a Mix Transformer (``mit_b*``) encoder, as in the SegFormer paper; smp
@@ -63,6 +92,8 @@ def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Modul
     if not isinstance(cfg, Mapping):
         raise InputError(source, "model config must be a mapping")
     arch = cfg.get("arch")
+    if arch == FUSION:
+        return _build_fusion(source, cfg, bands)
     if arch not in ARCHS:
         raise InputError(source, f"unknown arch {arch!r}; known: {sorted(ARCHS)}")
     encoder = cfg.get("encoder_name")
@@ -72,7 +103,7 @@ def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Modul
         raise InputError(source, f"Segformer needs a MiT encoder (mit_b0..mit_b5), got {encoder!r}")
     if in_channels < 1:
         raise InputError(source, f"in_channels must be >= 1, got {in_channels}")
-    extra = {k: v for k, v in cfg.items() if k not in _RESERVED}
+    extra = {k: v for k, v in cfg.items() if k not in _RESERVED + OVERRIDES}
     try:
         return ARCHS[arch](
             encoder_name=encoder,
@@ -83,6 +114,16 @@ def build_model(name: str, cfg: Mapping[str, Any], in_channels: int) -> nn.Modul
         )
     except (TypeError, ValueError, KeyError) as exc:
         raise InputError(source, f"cannot build {arch} ({exc})") from exc
+
+
+def _build_fusion(source: str, cfg: Mapping[str, Any], bands: Sequence[str] | None) -> nn.Module:
+    if bands is None or not cfg.get("branches"):
+        raise InputError(source, f"{FUSION} needs `branches` (band names) and the input bands")
+    try:
+        idx = branch_indices(cfg["branches"], bands)
+        return FusionUnet(idx, cfg["encoder_name"], N_CLASSES, cfg.get("encoder_weights"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InputError(source, f"cannot build {FUSION} ({exc})") from exc
 
 
 def save_checkpoint(
@@ -116,7 +157,9 @@ def load_checkpoint(path: PathLike, device: torch.device | str) -> tuple[nn.Modu
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise InputError(p, "checkpoint has no state_dict")
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    model = build_model(meta["model_name"], meta["model_config"], in_channels=len(meta["bands"]))
+    model = build_model(
+        meta["model_name"], meta["model_config"], len(meta["bands"]), bands=meta["bands"]
+    )
     model.load_state_dict(payload["state_dict"])
     model.to(device)
     model.eval()

@@ -15,7 +15,9 @@ are set to :data:`FILL_VALUE` = 0, i.e. the band's training mean: the model sees
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
+from os import PathLike
 
 import numpy as np
 
@@ -46,6 +48,25 @@ def nonphysical_counts(image: np.ndarray) -> dict[int, int]:
         bad = ~np.isfinite(flat) | (np.abs(flat) > NONPHYSICAL_ABS)
     counts = bad.sum(axis=1)
     return {int(b): int(n) for b, n in enumerate(counts) if n}
+
+
+class NonPhysicalWarning(UserWarning):
+    """An image holds NaN, +-inf or magnitudes beyond 1e30 that it does not declare as nodata."""
+
+
+def warn_nonphysical(image: np.ndarray, source: str | PathLike[str], bands: Sequence[str]) -> int:
+    """Warn, naming ``source``, every band and its pixel count, when ``image`` (C x H x W) holds
+    non-physical values; return the number of such pixels."""
+    counts = nonphysical_counts(image)
+    if counts:
+        per_band = ", ".join(f"{bands[b]}: {n} px" for b, n in counts.items())
+        warnings.warn(
+            f"{source}: non-physical values (NaN, inf or |x| > {NONPHYSICAL_ABS:g}) in {per_band};"
+            " kept as they are, treated as missing by the models",
+            NonPhysicalWarning,
+            stacklevel=2,
+        )
+    return sum(counts.values())
 
 
 def band_stats(

@@ -53,13 +53,16 @@ Polygons
     ``simplify_m`` (CRS units, topology preserved; 0 = exact pixel outlines, which rasterise back
     to the mask exactly).
 
-Scoring against an inventory mask on the same grid (only valid pixels of the region count)
-    - pixel metrics: TP/FP/FN/TN pooled over the region -> :func:`mmls.metrics.scores`;
+Scoring against an inventory on the same grid (the aligned inventory's classes: the landslide
+class is foreground, its nodata is UNMAPPED and not scored; only valid pixels of the region
+count). Without an inventory (a new region) the map is written and not scored.
+    - pixel metrics: TP/FP/FN/TN pooled over the mapped pixels -> :func:`mmls.metrics.scores`;
     - object metrics on 4-connected components: a predicted polygon (after the min-area filter)
       and an inventory landslide *match* when they share at least ``match_min_overlap_px`` pixels
       AND their pixel IoU is at least ``match_min_iou`` (defaults 1 px and 0: any overlap).
       ``obj_recall`` = share of inventory landslides matched by some polygon (detected),
-      ``obj_precision`` = share of polygons matching some inventory landslide (real),
+      ``obj_precision`` = share of polygons matching some inventory landslide (real), over the
+      polygons with at least one mapped pixel (a polygon wholly in unmapped land is unscored),
       ``obj_f1`` their harmonic mean; an empty denominator gives 1.0 (as in :mod:`mmls.metrics`).
       Inventory pixels where the composite is nodata are not counted.
 """
@@ -309,13 +312,19 @@ class ObjectTracker:
         self.rows = 0
         self.prob_sum: list[np.ndarray] = [np.zeros(1)]
         self.prob_max: list[np.ndarray] = [np.zeros(1)]
+        self.mapped_px: list[np.ndarray] = [np.zeros(1)]
         self.pieces: list[tuple[int, Any]] = []
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def feed(
-        self, pred_fg: np.ndarray, prob: np.ndarray | None = None, true_fg: np.ndarray | None = None
+        self,
+        pred_fg: np.ndarray,
+        prob: np.ndarray | None = None,
+        true_fg: np.ndarray | None = None,
+        mapped: np.ndarray | None = None,
     ) -> None:
-        """Add the next ``h x width`` rows (booleans; ``prob`` float in [0, 1] or None)."""
+        """Add the next ``h x width`` rows (booleans; ``prob`` float in [0, 1] or None;
+        ``mapped``: where the inventory says anything, None = everywhere)."""
         if pred_fg.ndim != 2 or pred_fg.shape[1] != self.width:
             raise ValueError(f"expected h x {self.width} rows, got {pred_fg.shape}")
         glob, local, offset = self.pred.feed(pred_fg)
@@ -327,6 +336,8 @@ class ObjectTracker:
         pmax = np.zeros(n + 1)
         np.maximum.at(pmax, flat, prob.ravel())
         self.prob_max.append(pmax[1:])
+        in_map = np.ones_like(pred_fg) if mapped is None else mapped
+        self.mapped_px.append(np.bincount(flat, weights=in_map.ravel(), minlength=n + 1)[1:])
         if self.polygons and n:
             to_pixels = Affine.translation(0, self.rows)
             for geom, value in shapes(
@@ -355,6 +366,7 @@ class ObjectTracker:
         np.maximum.at(prob_max, pmap, np.concatenate(self.prob_max))
         keep = psizes >= min_pixels
         keep[0] = False
+        mapped = np.bincount(pmap, weights=np.concatenate(self.mapped_px), minlength=k) > 0
         pred_matched = np.zeros(k, bool)
         stats = None
         if self.has_truth:
@@ -375,7 +387,7 @@ class ObjectTracker:
                 true_detected[b[ok]] = True
             stats = ObjectStats(
                 n_true=len(tsizes) - 1,
-                n_pred=int(keep.sum()),
+                n_pred=int((keep & mapped).sum()),  # objects wholly outside the map: unscored
                 true_detected=int(true_detected[1:].sum()),
                 pred_matched=int(pred_matched.sum()),
             )
@@ -423,6 +435,7 @@ class SceneResult:
     n_windows_skipped: int = 0
     n_pixels: int = 0
     n_valid: int = 0
+    n_mapped: int | None = None  # valid pixels where the inventory says anything (scored)
     n_polygons: int = 0
     seconds: float = 0.0
     confusion: Confusion | None = None
@@ -438,6 +451,7 @@ class SceneResult:
             "region_height": int(self.region.height),
             "n_pixels": self.n_pixels,
             "n_valid_pixels": self.n_valid,
+            "n_scored_pixels": self.n_mapped,
             "n_windows": self.n_windows,
             "n_windows_skipped": self.n_windows_skipped,
             "n_polygons": self.n_polygons,
@@ -470,6 +484,7 @@ class _RowSink:
         truth_ds: rasterio.io.DatasetReader | None,
         tracker: ObjectTracker,
         chunk_rows: int,
+        landslide_class: int = 1,
     ) -> None:
         self.prob_ds, self.mask_ds, self.truth_ds = prob_ds, mask_ds, truth_ds
         self.col_off, self.row_off = int(region.col_off), int(region.row_off)
@@ -482,6 +497,8 @@ class _RowSink:
         self.buffered = 0
         self.written = 0  # region rows written so far
         self.confusion = Confusion() if truth_ds is not None else None
+        self.landslide_class = landslide_class
+        self.n_mapped = 0
         self.n_valid = 0
 
     def push(self, prob: np.ndarray, valid: np.ndarray) -> None:
@@ -512,11 +529,16 @@ class _RowSink:
         self.prob_ds.write(np.where(valid, prob, PROB_NODATA).astype(np.float32), 1, window=w)
         self.mask_ds.write(mask, 1, window=w)
         self.n_valid += int(valid.sum())
-        true_fg = None
+        true_fg = mapped = None
         if self.truth_ds is not None and self.confusion is not None:
-            true_fg = (self.truth_ds.read(1, window=w) == 1) & valid
-            self.confusion += confusion_from_labels(fg[valid], true_fg[valid])
-        self.tracker.feed(fg, np.where(fg, prob, 0.0), true_fg)
+            classes = self.truth_ds.read(1, window=w)
+            mapped = (
+                valid if self.truth_ds.nodata is None else valid & (classes != self.truth_ds.nodata)
+            )
+            true_fg = (classes == self.landslide_class) & mapped
+            self.confusion += confusion_from_labels(fg[mapped], true_fg[mapped])
+            self.n_mapped += int(mapped.sum())
+        self.tracker.feed(fg, np.where(fg, prob, 0.0), true_fg, mapped)
         self.written += n
 
 
@@ -535,6 +557,7 @@ def predict_scene(
     cfg: PredictConfig,
     region: Window | None = None,
     truth_path: PathLike | None = None,
+    landslide_class: int = 1,
     chunk_rows: int = BLOCK,
     progress: bool = True,
 ) -> SceneResult:
@@ -542,9 +565,10 @@ def predict_scene(
 
     ``band_idx`` are 0-based composite band indices fed to the model in that order, standardised
     with the checkpoint's training statistics. Writes ``probability.tif``, ``mask.tif`` and
-    ``landslides.gpkg`` into ``out_dir`` (which must exist) and, when ``truth_path`` (a {0, 1}
-    mask on the composite grid) is given, scores the map against it. ``chunk_rows`` (multiple of
-    256 for block-aligned writes) is exposed for tests only.
+    ``landslides.gpkg`` into ``out_dir`` (which must exist) and, when ``truth_path`` (an
+    inventory class raster on the composite grid: ``landslide_class`` = landslide, its nodata =
+    unmapped, not scored) is given, scores the map against it where it is mapped.
+    ``chunk_rows`` (multiple of 256 for block-aligned writes) is exposed for tests only.
     """
     size = predictor.tile_size
     cfg.validate(size)
@@ -588,7 +612,14 @@ def predict_scene(
             mask_ds.set_band_description(1, "landslide_mask")
             try:
                 sink = _RowSink(
-                    prob_ds, mask_ds, region, cfg.threshold, truth_ctx, tracker, chunk_rows
+                    prob_ds,
+                    mask_ds,
+                    region,
+                    cfg.threshold,
+                    truth_ctx,
+                    tracker,
+                    chunk_rows,
+                    landslide_class,
                 )
                 bar = tqdm(
                     total=len(xs) * len(ys),
@@ -642,6 +673,7 @@ def predict_scene(
                 if truth_ctx is not None:
                     truth_ctx.close()
         result.n_valid = sink.n_valid
+        result.n_mapped = sink.n_mapped if truth_ctx is not None else None
         result.confusion = sink.confusion
     pixel_area = abs(grid.transform.a * grid.transform.e)
     components, stats = tracker.finish(

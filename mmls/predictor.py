@@ -16,11 +16,14 @@ import torch
 from torch import nn
 
 from mmls.bands import band_indices
+from mmls.context import ContextIndex
 from mmls.dataset import TileDataset
+from mmls.device import autocast
 from mmls.io import PathLike
 from mmls.models import load_checkpoint
 from mmls.normalization import Standardizer
 from mmls.store import Store
+from mmls.tta import landslide_probability
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -43,6 +46,8 @@ class Predictor:
     tile_size: int
     meta: dict[str, Any]
     source: str
+    context_px: int = 0  # extra pixels on each side of the patch the model sees (recipe)
+    amp: str = "fp32"  # mixed precision on CUDA (mmls.device.autocast)
 
     @classmethod
     def load(cls, checkpoint: PathLike, device: torch.device) -> Predictor:
@@ -62,6 +67,8 @@ class Predictor:
             tile_size=int(meta.get("tile_size", 128)),
             meta=meta,
             source=str(Path(checkpoint)),
+            context_px=int(meta.get("recipe", {}).get("context_px", 0)),
+            amp=str(meta.get("train_config", {}).get("amp", "fp32")),
         )
 
     def band_indices(self, available: Sequence[str]) -> list[int]:
@@ -72,22 +79,34 @@ class Predictor:
         """This model's standardisation for inputs whose declared nodata is ``nodata``."""
         return Standardizer(self.mean, self.std, nodata)
 
-    def dataset(self, store: Store, rows: Sequence[int]) -> TileDataset:
-        """The store rows as this model's standardised inputs."""
+    def dataset(
+        self, store: Store, rows: Sequence[int], allowed: np.ndarray | None = None
+    ) -> TileDataset:
+        """The store rows as this model's standardised inputs (with its context windows, filled
+        from the ``allowed`` rows' imagery: every row by default, as at test time)."""
         idx = self.band_indices(store.bands)
-        return TileDataset(store.images, store.masks, rows, idx, self.standardizer(store.nodata))
+        context = context_index(store, self.context_px)
+        return TileDataset(
+            store.images, store.masks, rows, idx, self.standardizer(store.nodata), context, allowed
+        )
 
     @torch.inference_mode()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """N x 2 x H x W logits of a standardised batch (any device)."""
         self.model.eval()
-        return self.model(to_device(x, self.device, self.channels_last))
+        with autocast(self.device, self.amp):
+            return self.model(to_device(x, self.device, self.channels_last)).float()
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """N x H x W landslide probability (softmax of the two logits) of a standardised stack."""
+    def probabilities(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
+        """N x H x W landslide probability (softmax of the two logits) of a standardised stack;
+        with ``tta`` averaged over the 8 flips/rotations."""
         batch = torch.from_numpy(np.ascontiguousarray(x))
-        logits = self.logits(batch)
-        n, _, h, w = batch.shape
-        if tuple(logits.shape) != (n, 2, h, w):
-            raise ValueError(f"model output {tuple(logits.shape)} is not N x 2 x {h} x {w} logits")
-        return torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+        batch = to_device(batch, self.device, self.channels_last)
+        self.model.eval()
+        with torch.inference_mode(), autocast(self.device, self.amp):
+            return landslide_probability(self.model, batch, tta).cpu().numpy()
+
+
+def context_index(store: Store, context_px: int) -> ContextIndex | None:
+    """The store's context index for ``context_px`` (None without context)."""
+    return ContextIndex(store.patches, store.size, context_px) if context_px else None

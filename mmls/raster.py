@@ -25,7 +25,8 @@ class SceneConfig(Section):
     """The ``scene`` params section: the two raw inputs of the raster route (Sec. 2.1-2.2)."""
 
     composite: str  # the multi-band composite GeoTIFF (band order: the `bands` param)
-    inventory: str  # landslide inventory: a class raster, or polygons (GeoPackage, ...)
+    inventory: str | None  # landslide inventory: a class raster or polygons (GeoPackage, ...);
+    # null: a scene without inventory (a new region), mapped by `predict` but never scored
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ class Results:
     masks: dict[str, dict[str, Path]] = field(default_factory=dict)  # split -> model -> .npz
     ablation_masks: dict[str, Path] = field(default_factory=dict)  # band set -> .npz
     store: Store | None = None
+    cv: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> CV table row
+    rebuild: dict[str, Any] | None = None  # the raster route's check on released tiles
 
 
 def optional_json(path: Path) -> dict[str, Any] | None:
@@ -75,6 +77,9 @@ def collect(
         for b in band_sets
         if (p := layout.ablation_predictions_dir(b, first) / f"test{layout.MASKS_SUFFIX}").is_file()
     }
+    cv = {}
+    if layout.CV_TABLE.is_dir():
+        cv = {p.stem: read_json(p) for p in sorted(layout.CV_TABLE.glob("*.json"))}
     intervals = layout.FG_INTERVALS
     return Results(
         table1=optional_json(layout.TABLE1),
@@ -87,4 +92,6 @@ def collect(
         masks=masks,
         ablation_masks=ablation_masks,
         store=load_store(layout.STORE) if (layout.STORE / "meta.json").is_file() else None,
+        cv=cv,
+        rebuild=optional_json(layout.REBUILD_CHECK),
     )

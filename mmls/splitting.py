@@ -16,14 +16,16 @@ Isolated-region patches all go to ``isolated_test`` and take no part in any of t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mmls.config import ParamError, Section
 from mmls.errors import InputError
-from mmls.layout import BASE_SPLITS, SPLITS
+from mmls.layout import BASE_SPLITS, SPLITS, tile_name
 
 SPLIT_COLUMNS = [
     "region",
@@ -38,6 +40,8 @@ SPLIT_COLUMNS = [
     "fg_ratio",
     "stratum",
     "split",
+    "labelled",
+    "source",
 ]
 
 
@@ -113,19 +117,20 @@ def quantile_strata(values: np.ndarray, bins: int) -> np.ndarray:
 
 
 def allocate_counts(
-    n_per_stratum: list[int], fractions: Mapping[str, float]
-) -> list[dict[str, int]]:
-    """Per stratum, how many groups each split gets: largest remainder with carried residue."""
-    carry = dict.fromkeys(BASE_SPLITS, 0.0)
+    n_per_stratum: list[int], fractions: Mapping[Any, float], keys: Sequence[Any] = BASE_SPLITS
+) -> list[dict[Any, int]]:
+    """Per stratum, how many groups each of ``keys`` gets: largest remainder with carried
+    residue (so totals stay within one group of target even when strata are small)."""
+    carry = dict.fromkeys(keys, 0.0)
     out = []
     for n in n_per_stratum:
-        ideal = {k: n * fractions[k] + carry[k] for k in BASE_SPLITS}
-        counts = {k: max(0, math.floor(ideal[k])) for k in BASE_SPLITS}
+        ideal = {k: n * fractions[k] + carry[k] for k in keys}
+        counts = {k: max(0, math.floor(ideal[k])) for k in keys}
         left = n - sum(counts.values())
-        by_remainder = sorted(BASE_SPLITS, key=lambda k: (-(ideal[k] - counts[k]), k))
+        by_remainder = sorted(keys, key=lambda k: (-(ideal[k] - counts[k]), k))
         for k in by_remainder[:left]:
             counts[k] += 1
-        carry = {k: ideal[k] - counts[k] for k in BASE_SPLITS}
+        carry = {k: ideal[k] - counts[k] for k in keys}
         out.append(counts)
     return out
 
@@ -171,7 +176,12 @@ def assign_splits(
     table.loc[base, "split"] = table.loc[base, "group"].map(group_split)
     table.loc[base, "stratum"] = table.loc[base, "group"].map(stratum_of)
 
-    wanted = [k for k in SPLITS if fractions.get(k, 1.0) > 0]
+    if not iso.any():
+        warnings.warn(
+            "the isolated region has no patch: isolated_test is empty (nothing to score there)",
+            stacklevel=2,
+        )
+    wanted = [k for k in BASE_SPLITS if fractions[k] > 0]
     empty = [k for k in wanted if not (table["split"] == k).any()]
     if empty:
         counts = table["split"].value_counts().to_dict()
@@ -181,6 +191,8 @@ def assign_splits(
             f"{counts}); use a larger scene, fewer split.bins or other split.fractions",
         )
     table["stratum"] = table["stratum"].astype(int)
+    table["labelled"] = True
+    table["source"] = [tile_name(c, r) for c, r in zip(table["col"], table["row"], strict=True)]
     return (
         table[SPLIT_COLUMNS]
         .sort_values(["region", "col", "row"], kind="stable")
@@ -188,26 +200,53 @@ def assign_splits(
     )
 
 
-def table1(splits: pd.DataFrame) -> dict[str, dict[str, float | int]]:
-    """Table 1: per split the number of images and avg/std/min/max foreground in percent,
-    plus the quartiles and deciles (``q10_pct`` ... ``q90_pct``) to compare distributions.
+class Table1Config(Section):
+    """The ``table1`` params section (Sec. 3, Table 1)."""
 
-    The standard deviation is the sample one (ddof=1), as pandas and most reports compute it.
+    # Standard deviation convention: 0 = population (what the released MMLSv2 tiles show the
+    # paper used: train 25.64, val 24.05 reproduce only with ddof 0), 1 = sample.
+    std_ddof: int
+
+    def check(self) -> None:
+        if self.std_ddof not in (0, 1):
+            raise ParamError("std_ddof", "must be 0 (population) or 1 (sample)")
+
+
+STAT_KEYS = ("avg_fg_pct", "std_fg_pct", "min_fg_pct", "max_fg_pct")
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def table1(splits: pd.DataFrame, std_ddof: int) -> dict[str, dict[str, float | int | None]]:
+    """Table 1: per split the number of images and avg/std/min/max foreground in percent
+    (Eq. 1 over each patch's H x W pixels), plus quartiles and deciles (``q10_pct`` ...).
+
+    A split without masks (unlabelled) or without patches has its count and null statistics.
     """
-    out: dict[str, dict[str, float | int]] = {}
+    labelled = splits["labelled"].astype(bool) if "labelled" in splits else True
+    out: dict[str, dict[str, float | int | None]] = {}
     for split in SPLITS:
-        pct = splits.loc[splits["split"] == split, "fg_ratio"].to_numpy() * 100.0
-        out[split] = {
-            "n_images": len(pct),
-            "avg_fg_pct": round(float(pct.mean()), 4),
-            "std_fg_pct": round(float(pct.std(ddof=1)) if len(pct) > 1 else 0.0, 4),
-            "min_fg_pct": round(float(pct.min()), 4),
-            "max_fg_pct": round(float(pct.max()), 4),
-            **{
-                f"q{int(q * 100):02d}_pct": round(float(np.quantile(pct, q)), 4)
-                for q in (0.1, 0.25, 0.5, 0.75, 0.9)
-            },
-        }
+        in_split = splits["split"] == split
+        pct = splits.loc[in_split & labelled, "fg_ratio"].to_numpy(dtype=np.float64) * 100.0
+        row: dict[str, float | int | None] = {"n_images": int(in_split.sum())}
+        if len(pct) == 0:
+            row.update(dict.fromkeys(STAT_KEYS))
+            row.update({f"q{int(q * 100):02d}_pct": None for q in QUANTILES})
+        else:
+            std = float(pct.std(ddof=std_ddof)) if len(pct) > std_ddof else 0.0
+            row.update(
+                avg_fg_pct=round(float(pct.mean()), 4),
+                std_fg_pct=round(std, 4),
+                min_fg_pct=round(float(pct.min()), 4),
+                max_fg_pct=round(float(pct.max()), 4),
+            )
+            quantiles = np.quantile(pct, QUANTILES)
+            row.update(
+                {
+                    f"q{int(q * 100):02d}_pct": round(float(v), 4)
+                    for q, v in zip(QUANTILES, quantiles, strict=True)
+                }
+            )
+        out[split] = row
     return out
 
 
@@ -221,6 +260,8 @@ def fg_intervals(
     (10, 20], ... since a kept patch has r > 0.
     """
     rows = []
+    if "labelled" in splits:
+        splits = splits[splits["labelled"].astype(bool)]
     for lo, hi in zip(edges_pct[:-1], edges_pct[1:], strict=True):
         row: dict[str, object] = {"interval": f"{lo}-{hi}%", "interval_hi_pct": hi}
         for split in SPLITS:

@@ -3,7 +3,8 @@
 Built once from the GeoTIFF tiles by the ``store`` stage (``data/store``):
 
 - ``images.npy``: N x C x S x S float32, the tiles' raw values (missing values kept as is);
-- ``masks.npy``: N x S x S uint8 in {0, 1};
+- ``masks.npy``: N x S x S uint8 in {0, 1}; :data:`UNLABELLED` (255) everywhere for the patches
+  of a split released without masks (``labelled`` False: predicted, never trained on or scored);
 - ``patches.csv``: the rows of ``splits.csv`` (region, col, row, split, block, group, fg ratio,
   ...) in the arrays' order, i.e. sorted by region, col, row;
 - ``meta.json``: band names, nodata value, tile size and per-split counts.
@@ -27,8 +28,10 @@ from mmls.config import Section
 from mmls.errors import InputError
 from mmls.io import PathLike, atomic_dir, open_raster, read_csv, read_json, write_json
 from mmls.layout import SPLITS, tile_paths
+from mmls.normalization import warn_nonphysical
 
 KEY_COLUMNS: tuple[str, ...] = ("region", "col", "row")
+UNLABELLED = 255
 
 
 class DatasetConfig(Section):
@@ -50,13 +53,17 @@ def read_splits(path: PathLike) -> pd.DataFrame:
         raise InputError(p, f"unknown split value(s) {unknown}; expected {list(SPLITS)}")
     if df.duplicated(list(KEY_COLUMNS)).any():
         raise InputError(p, "a (region, col, row) patch appears more than once")
+    if "labelled" not in df:
+        df["labelled"] = True
+    df["labelled"] = df["labelled"].astype(bool)
     return df
 
 
 def read_tile(
-    image_path: Path, mask_path: Path, bands: Sequence[str], size: int
+    image_path: Path, mask_path: Path | None, bands: Sequence[str], size: int
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """(image C x S x S float32, mask S x S uint8, nodata) of one patch, checked."""
+    """(image C x S x S float32, mask S x S uint8, nodata) of one patch, checked; the mask of
+    an unlabelled patch (``mask_path`` None) is :data:`UNLABELLED` everywhere."""
     with open_raster(image_path) as src:
         if src.count != len(bands):
             raise InputError(
@@ -71,6 +78,9 @@ def read_tile(
             )
         image = src.read(out_dtype="float32")
         nodata = None if src.nodata is None else float(src.nodata)
+    warn_nonphysical(image, image_path, bands)
+    if mask_path is None:
+        return image, np.full((size, size), UNLABELLED, np.uint8), nodata
     with open_raster(mask_path) as src:
         if src.count != 1 or (src.height, src.width) != (size, size):
             raise InputError(mask_path, f"expected one {size}x{size} band")
@@ -98,6 +108,7 @@ def build_store(
         )
         for i, rec in enumerate(df.itertuples(index=False)):
             img_p, mask_p = tile_paths(tiles_dir, rec.region, rec.col, rec.row)
+            mask_p = mask_p if rec.labelled else None
             images[i], masks[i], nodata = read_tile(img_p, mask_p, bands, size)
             nodata_seen.add(nodata)
         images.flush()
@@ -107,11 +118,13 @@ def build_store(
         if len(nodata_seen) > 1:
             raise InputError(tiles_dir, f"tiles disagree on their nodata value: {nodata_seen}")
         counts = {s: int((df["split"] == s).sum()) for s in SPLITS}
+        unlabelled = sorted(set(df.loc[~df["labelled"], "split"]))
         meta = {
             "bands": list(bands),
             "nodata": nodata_seen.pop() if nodata_seen else None,
             "size": int(size),
             "counts": counts,
+            "unlabelled_splits": unlabelled,
         }
         write_json(tmp / META, meta)
     return meta
@@ -134,6 +147,20 @@ class Store:
         if split not in SPLITS:
             raise InputError(self.path, f"unknown split {split!r}; expected one of {SPLITS}")
         return np.flatnonzero((self.patches["split"] == split).to_numpy())
+
+    def labelled_rows(self, split: str, where: str = "params.yaml:eval.splits") -> np.ndarray:
+        """Rows of ``split`` for training or scoring: an error if the split has none or was
+        released without masks."""
+        rows = self.rows(split)
+        if len(rows) == 0:
+            raise InputError(where, f"split {split!r} has no patch in {self.path}")
+        if not self.patches["labelled"].to_numpy()[rows].all():
+            raise InputError(
+                where,
+                f"split {split!r} was released without masks (unlabelled): it can be "
+                "predicted (stage predict_tiles), not trained on or scored",
+            )
+        return rows
 
 
 def load_store(store_dir: PathLike) -> Store:

@@ -26,7 +26,7 @@ from mmls import layout
 from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.io import read_json
-from mmls.metrics import COUNT_COLUMNS, SCORE_KEYS
+from mmls.metrics import COUNT_COLUMNS, SCORE_KEYS, scores_array
 from mmls.patch_files import read_patch_table
 from mmls.stats import Interval, aligned_block_counts, bootstrap_ci, bootstrap_diff_ci
 
@@ -104,7 +104,18 @@ def _mean(values: Sequence[Any]) -> float | None:
     return float(np.mean(nums)) if nums else None
 
 
-def table_row(rep: Replicates, cis: Mapping[str, Interval]) -> dict[str, Any]:
+#: How each scored split's numbers were obtained (the paper protocol: train on train, keep the
+#: best-val-mIoU epoch, score the split).
+PROTOCOLS: dict[str, str] = {
+    "test": "paper: trained on train, checkpoint selected on val, scored on test",
+    "isolated_test": "paper: trained on train, checkpoint selected on val, scored on isolated_test",
+    "val": "paper, OPTIMISTIC: val also selects the checkpoint",
+}
+
+
+def table_row(
+    rep: Replicates, cis: Mapping[str, Interval], split: str | None = None
+) -> dict[str, Any]:
     """One row of Table 2/3/4: means over seeds, sd over seeds, CIs (flat, for dvc metrics)."""
     n = len(rep.seeds)
     row: dict[str, Any] = {}
@@ -124,6 +135,7 @@ def table_row(rep: Replicates, cis: Mapping[str, Interval]) -> dict[str, Any]:
     first = next(iter(cis.values()), None)
     row["ci_level"] = first.level if first else None
     row["n_blocks"] = first.n_blocks if first else None
+    row["protocol"] = PROTOCOLS.get(split, "") if split else ""
     row["seed_variance"] = (
         f"measured: {n} seeds (sd over seeds; CI over blocks and seeds)"
         if n > 1
@@ -216,7 +228,7 @@ def build_tables(
         by_split[split] = reps
         cis = {m: intervals(r, cfg) for m, r in reps.items() if r is not None}
         rows[layout.table_dir(split)] = {
-            m: table_row(r, cis[m]) for m, r in reps.items() if r is not None
+            m: table_row(r, cis[m], split) for m, r in reps.items() if r is not None
         }
         stats["intervals"][split] = {
             m: {k: iv.as_dict() for k, iv in v.items()} for m, v in cis.items()
@@ -235,3 +247,68 @@ def build_tables(
     }
     stats["band_set_differences"] = pairwise(ab, band_sets, cfg)
     return Tables(rows, stats)
+
+
+CV_PROTOCOL = (
+    "spatial block k-fold CV: each fold's checkpoint (and threshold) selected on an inner block "
+    "split of its training folds, scored on the held-out fold"
+)
+
+
+def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, Any]:
+    """One model's cross-validation: per-fold scores (mean over seeds) with their mean and sd
+    across folds, and the pooled held-out scores of all folds with a block(+seed) bootstrap CI."""
+    row: dict[str, Any] = {"protocol": CV_PROTOCOL, "n_folds": len(per_fold)}
+    for key in CI_METRICS:
+        fold_values = [np.mean([float(r[key]) for r in rep.records]) for rep in per_fold]
+        row[f"{key}_fold_mean"] = float(np.mean(fold_values))
+        row[f"{key}_fold_sd"] = float(np.std(fold_values, ddof=1)) if len(fold_values) > 1 else None
+        for k, v in enumerate(fold_values):
+            row[f"{key}_fold{k}"] = float(v)
+    seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
+    pooled = [
+        pd.concat([rep.tables[rep.seeds.index(s)] for rep in per_fold], ignore_index=True)
+        for s in seeds
+    ]
+    blocks, n_patches = aligned_block_counts(pooled)
+    for key in SCORE_KEYS:
+        row[key] = float(np.mean([scores_array(b.sum(axis=0))[key] for b in blocks]))
+    for metric in CI_METRICS:
+        iv = bootstrap_ci(
+            blocks, metric, n_resamples=cfg.n_resamples, seed=cfg.seed, level=cfg.ci_level
+        )
+        row[f"{metric}_ci_lo"], row[f"{metric}_ci_hi"] = iv.lo, iv.hi
+        row["n_blocks"] = iv.n_blocks
+    row.update(
+        n_seeds=len(seeds),
+        seeds=",".join(str(s) for s in seeds),
+        n_patches=n_patches,
+        ci_level=cfg.ci_level,
+        train_time_h=float(
+            sum(np.mean([float(r["train_time_h"]) for r in rep.records]) for rep in per_fold)
+        ),
+        latency_s=_mean([r.get("latency_s") for rep in per_fold for r in rep.records]),
+        latency_device=per_fold[0].records[0].get("latency_device"),
+    )
+    return row
+
+
+def build_cv_tables(
+    models: Sequence[str], folds: Sequence[int], seeds: Sequence[int], cfg: StatisticsConfig
+) -> dict[str, dict[str, Any]]:
+    """``metrics/cv_table/<model>.json`` rows for every model whose folds all have results."""
+    rows = {}
+    for m in models:
+        per_fold = []
+        for f in folds:
+            metrics = [layout.cv_metrics(m, f, s) for s in seeds]
+            patches = [
+                layout.cv_predictions_dir(m, f, s) / f"{layout.HELD_OUT}{layout.PATCHES_SUFFIX}"
+                for s in seeds
+            ]
+            rep = read_replicates(metrics, patches, seeds)
+            if rep is not None:
+                per_fold.append(rep)
+        if len(per_fold) == len(folds) and per_fold:
+            rows[m] = cv_row(per_fold, cfg)
+    return rows

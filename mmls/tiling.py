@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -19,6 +21,7 @@ from mmls.config import ParamError, Section
 from mmls.errors import InputError
 from mmls.io import PathLike, open_raster
 from mmls.layout import tile_paths
+from mmls.normalization import warn_nonphysical
 from mmls.raster import Grid, check_same_grid, geotiff_profile
 
 INDEX_COLUMNS = ["region", "col", "row", "x_off", "y_off", "fg_pixels", "fg_ratio"]
@@ -29,6 +32,10 @@ class TileConfig(Section):
 
     size: int  # patch size in pixels (paper: 128)
     min_fg_ratio: float  # patches with fg ratio <= this are dropped (paper: 0, i.e. keep r > 0)
+    # Not in the paper (false: its binarization makes unmapped land background): true drops every
+    # patch touching an unmapped inventory pixel (a scene rebuilt from released tiles, whose
+    # unlabelled tiles would otherwise lend background to their neighbours' terminal patches).
+    drop_unmapped: bool
     workers: int  # processes writing tiles (outputs are identical for any value)
 
     def check(self) -> None:
@@ -86,6 +93,7 @@ class TileStats:
     kept: int = 0
     dropped_nodata: int = 0
     dropped_fg: int = 0
+    dropped_unmapped: int = 0
 
 
 def has_nodata(image: np.ndarray, nodata: float | None) -> bool:
@@ -103,12 +111,16 @@ def _tile_patches(
     size: int,
     min_fg_ratio: float,
     band_names: Sequence[str],
+    unmapped_path: str | None = None,
 ) -> tuple[list[dict], TileStats]:
     """Filter and write ``patches`` (one worker's share). Reads one patch at a time."""
     out = Path(out_dir)
     records: list[dict] = []
     st = TileStats(candidates=len(patches))
-    with open_raster(composite_path) as comp, open_raster(mask_path) as mask_ds:
+    with contextlib.ExitStack() as stack:
+        comp = stack.enter_context(open_raster(composite_path))
+        mask_ds = stack.enter_context(open_raster(mask_path))
+        inv = stack.enter_context(open_raster(unmapped_path)) if unmapped_path else None
         nodata = comp.nodata
         for p in patches:
             w = Window(p.x_off, p.y_off, size, size)
@@ -116,12 +128,22 @@ def _tile_patches(
             if has_nodata(image, nodata):
                 st.dropped_nodata += 1
                 continue
+            if (
+                inv is not None
+                and inv.nodata is not None
+                and (inv.read(1, window=w) == inv.nodata).any()
+            ):
+                st.dropped_unmapped += 1
+                continue
             mask = mask_ds.read(1, window=w)
             fg_pixels = int(np.count_nonzero(mask == 1))
             fg_ratio = fg_pixels / mask.size  # Eq. 1
             if fg_ratio <= min_fg_ratio:
                 st.dropped_fg += 1
                 continue
+            warn_nonphysical(
+                image, f"{composite_path} patch {p.region} col {p.col} row {p.row}", band_names
+            )
             patch_grid = Grid(comp.crs, window_transform(w, comp.transform), size, size)
             image_path, mask_path = tile_paths(out, p.region, p.col, p.row)
             _write_tile(
@@ -147,6 +169,7 @@ def tile_regions(
     min_fg_ratio: float = 0.0,
     band_names: Sequence[str],
     workers: int = 1,
+    unmapped_path: PathLike | None = None,
 ) -> tuple[pd.DataFrame, dict[str, TileStats]]:
     """Cut every region into patches; keep those without nodata and with fg ratio > threshold.
 
@@ -168,7 +191,13 @@ def tile_regions(
         for row in sorted({p.row for p in patches}):
             jobs.append((region, [p for p in patches if p.row == row]))
     args = (str(composite_path), str(mask_path))
-    rest = (str(out_dir), size, min_fg_ratio, list(band_names))
+    rest = (
+        str(out_dir),
+        size,
+        min_fg_ratio,
+        list(band_names),
+        unmapped_path and str(unmapped_path),
+    )
     stats = {region: TileStats() for region in sorted(windows)}
     records: list[dict] = []
     progress = tqdm(total=len(jobs), desc="tile", unit="row", leave=False, disable=None)
@@ -185,6 +214,7 @@ def tile_regions(
             total.kept += st.kept
             total.dropped_nodata += st.dropped_nodata
             total.dropped_fg += st.dropped_fg
+            total.dropped_unmapped += st.dropped_unmapped
             records.extend(recs)
             progress.update()
     finally:
@@ -200,10 +230,16 @@ def tile_regions(
             + ", ".join(f"{r}: {asdict(s)}" for r, s in stats.items()),
         )
     for region, st in stats.items():
-        if st.kept == 0:
+        if st.kept == 0 and region == "base":
             raise InputError(
                 composite_path,
                 f"region {region!r} has no patch left after filtering ({asdict(st)})",
+            )
+        if st.kept == 0:  # e.g. an isolated region imaged but never mapped: nothing to score
+            warnings.warn(
+                f"{composite_path}: region {region!r} has no patch left after filtering "
+                f"({asdict(st)}): it is unmapped or empty, and can still be mapped by `predict`",
+                stacklevel=2,
             )
     return index, stats
 

@@ -3,11 +3,13 @@
 Paper configuration: Adam (lr 0.001), cross entropy, StepLR (x0.1 every 30 epochs), 100 epochs,
 batch 128, all seven bands, random flips and rotations; the checkpoint with the highest
 *validation* mIoU is kept (ties keep the earlier epoch). The defaults in params.yaml are a quick
-profile of the same recipe (fewer epochs, smaller batches); see the README for the switch.
+profile of the same recipe (fewer epochs, smaller batches); the ``recipe`` section adds the
+choices beyond the paper (mmls/recipe.py), each off by default.
 
-The pieces: :func:`build_parts` (seeded model, optimizer, scheduler, shuffle generator),
-:func:`train_epoch`, :func:`validate`, and :func:`fit`, the loop that ties them to the
-resumable state (:mod:`mmls.resume`) and the DVCLive log (:mod:`mmls.tracking`).
+The pieces: :func:`read_run` (a model entry with its overrides), :func:`build_parts` (seeded
+model, optimizer, scheduler, shuffle generator, EMA), :func:`train_epoch`, :func:`validate`, and
+:func:`fit`, the loop that ties them to the resumable state (:mod:`mmls.resume`), the DVCLive
+log (:mod:`mmls.tracking`) and, under torchrun, the other processes (:mod:`mmls.distributed`).
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from mmls.bands import band_indices
-from mmls.config import ParamError, Section, read_seeds, section
-from mmls.dataset import TileDataset, epoch_plan, make_loader
-from mmls.device import resolve_device, set_threads
+from mmls.config import ParamError, Section, read_seeds
+from mmls.dataset import DeviceTileSet, TileDataset, epoch_plan, make_loader
+from mmls.device import autocast, resolve_device, set_threads
+from mmls.distributed import World, barrier, join, leave, shard, total, unwrap, wrap
 from mmls.errors import InputError
 from mmls.evaluation import evaluate
 from mmls.metrics import scores
-from mmls.models import build_model, read_model, save_checkpoint
+from mmls.models import architecture, build_model, model_section, read_model, save_checkpoint
 from mmls.normalization import Standardizer, band_stats
-from mmls.predictor import to_device
+from mmls.predictor import context_index, to_device
+from mmls.recipe import RecipeConfig, make_ema, make_loss, make_optimizer, make_scheduler
 from mmls.resume import (
     cpu_copy,
     data_fingerprint,
@@ -64,6 +69,8 @@ class TrainConfig(Section):
     deterministic: bool  # cudnn.deterministic; false = cudnn.benchmark instead (never both)
     num_workers: int  # DataLoader workers (the memory-mapped store rarely needs any)
     eval_batch_size: int  # batch size of the per-epoch validation pass
+    amp: Literal["fp32", "bf16", "fp16"]  # mixed precision on CUDA only (CPU runs stay fp32)
+    store_on_device: bool  # CUDA: keep the standardised training set on the GPU when it fits
 
     def check(self) -> None:
         rules = [
@@ -87,11 +94,12 @@ class TrainConfig(Section):
 
 @dataclass(frozen=True)
 class Run:
-    """One training: a model entry, the shared config and its seed."""
+    """One training: an architecture, its training config and recipe, and its seed."""
 
     model_name: str
-    model_cfg: Mapping[str, Any]
+    model_cfg: Mapping[str, Any]  # the architecture (checkpoints store it)
     cfg: TrainConfig  # its `bands` are the model's inputs
+    recipe: RecipeConfig
     seed: int
 
     def describe(self) -> dict[str, Any]:
@@ -101,6 +109,7 @@ class Run:
             "model_name": self.model_name,
             "model_config": dict(self.model_cfg),
             "train": train,
+            "recipe": self.recipe.model_dump(),
             "seed": self.seed,
         }
 
@@ -112,85 +121,147 @@ def read_run(
     ``bands`` instead of ``train.bands`` when given (band ablation)."""
     if seed not in read_seeds(params):
         raise InputError("params.yaml:seeds", f"does not list seed {seed}")
-    cfg = section(params, "train", TrainConfig)
-    if bands is not None:
-        cfg = cfg.model_copy(update={"bands": list(bands)})
-    return Run(model, read_model(params, model), cfg, seed)
+    extra = {"bands": list(bands)} if bands is not None else {}
+    cfg = model_section(params, model, "train", TrainConfig, **extra)
+    recipe = model_section(params, model, "recipe", RecipeConfig)
+    return Run(model, architecture(read_model(params, model)), cfg, recipe, seed)
 
 
 @dataclass
 class Parts:
     """What a training step needs; built in one fixed order so that the seed fixes them all."""
 
-    model: nn.Module
+    model: nn.Module  # wrapped in DistributedDataParallel under torchrun
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    per_batch: bool  # the scheduler steps after every batch (else after every epoch)
     shuffle: torch.Generator
     loss_fn: nn.Module
+    ema: torch.optim.swa_utils.AveragedModel | None
+    scaler: torch.amp.GradScaler | None  # fp16 on CUDA only
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights that are validated, selected and saved: the EMA ones when averaging."""
+        return self.ema.module if self.ema is not None else unwrap(self.model)
 
 
-def setup_torch(cfg: TrainConfig) -> torch.device:
+def setup_torch(cfg: TrainConfig, world: World) -> torch.device:
     """Fix thread count and cuDNN mode (deterministic XOR benchmark); return the device."""
     set_threads(cfg.threads)
     device = resolve_device(cfg.device, "params.yaml:train.device")
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
     torch.backends.cudnn.deterministic = cfg.deterministic
     torch.backends.cudnn.benchmark = not cfg.deterministic
     return device
 
 
-def build_parts(run: Run, in_channels: int, device: torch.device) -> Parts:
-    """Seed everything, then build model, Adam, StepLR and the shuffle generator (Sec. 4.1)."""
+def build_parts(
+    run: Run, bands: Sequence[str], steps_per_epoch: int, device: torch.device, world: World
+) -> Parts:
+    """Seed everything, then build model, optimizer, schedule, shuffle generator, EMA."""
     seed_everything(run.seed)
-    model = build_model(run.model_name, run.model_cfg, in_channels=in_channels).to(device)
+    model = build_model(run.model_name, run.model_cfg, len(bands), bands=bands).to(device)
     if run.cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=run.cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=run.cfg.lr_step_size, gamma=run.cfg.lr_gamma
+    optimizer = make_optimizer(run.recipe, model.parameters(), run.cfg.lr)
+    scheduler, per_batch = make_scheduler(
+        run.recipe,
+        optimizer,
+        epochs=run.cfg.epochs,
+        steps_per_epoch=steps_per_epoch,
+        step_size=run.cfg.lr_step_size,
+        gamma=run.cfg.lr_gamma,
     )
     shuffle = torch.Generator().manual_seed(run.seed)
-    return Parts(model, optimizer, scheduler, shuffle, nn.CrossEntropyLoss())
+    ema = make_ema(run.recipe, model)
+    fp16 = device.type == "cuda" and run.cfg.amp == "fp16"
+    scaler = torch.amp.GradScaler("cuda") if fp16 else None
+    model = wrap(model, world, device)
+    return Parts(
+        model, optimizer, scheduler, per_batch, shuffle, make_loss(run.recipe), ema, scaler
+    )
+
+
+def _batches(data: TileDataset, on_device: DeviceTileSet | None, plan, cfg: TrainConfig, device):
+    if on_device is not None:
+        return (on_device.batch(keys) for keys in plan)
+    return make_loader(data, plan, cfg.num_workers, pin=device.type == "cuda")
 
 
 def train_epoch(
-    parts: Parts, data: TileDataset, cfg: TrainConfig, device: torch.device, desc: str
+    parts: Parts,
+    data: TileDataset,
+    cfg: TrainConfig,
+    device: torch.device,
+    world: World,
+    on_device: DeviceTileSet | None = None,
 ) -> float:
     """One pass over ``data`` in a seeded shuffled order; returns the mean training loss."""
     parts.model.train()
-    batches = epoch_plan(len(data), cfg.batch_size, parts.shuffle, cfg.augment)
-    loader = make_loader(data, batches, cfg.num_workers, pin=device.type == "cuda")
+    plan = epoch_plan(len(data), cfg.batch_size, parts.shuffle, cfg.augment)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    for x, y in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
+    seen = 0
+    for x, y in tqdm(
+        _batches(data, on_device, plan, cfg, device),
+        total=len(plan),
+        leave=False,
+        disable=None,
+        unit="batch",
+    ):
+        x, y = shard(x, y, world)
         x = to_device(x, device, cfg.channels_last)
         y = y.to(device, non_blocking=True)
         parts.optimizer.zero_grad(set_to_none=True)
-        loss = parts.loss_fn(parts.model(x), y)
-        loss.backward()
-        parts.optimizer.step()
+        with autocast(device, cfg.amp):
+            loss = parts.loss_fn(parts.model(x), y)
+        if parts.scaler is not None:
+            parts.scaler.scale(loss).backward()
+            parts.scaler.step(parts.optimizer)
+            parts.scaler.update()
+        else:
+            loss.backward()
+            parts.optimizer.step()
+        if parts.ema is not None:
+            parts.ema.update_parameters(unwrap(parts.model))
+        if parts.per_batch:
+            parts.scheduler.step()
         loss_sum += loss.detach().double() * len(y)  # no host sync per step
-    parts.scheduler.step()
-    return float(loss_sum) / len(data)
+        seen += len(y)
+    if not parts.per_batch:
+        parts.scheduler.step()
+    both = total(
+        torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=device)]),
+        world,
+    )
+    return float(both[0] / both[1])
 
 
 def validate(
     model: nn.Module, data: TileDataset, cfg: TrainConfig, device: torch.device
 ) -> tuple[float, dict[str, float]]:
-    """(mean validation cross entropy, pooled validation scores)."""
-    result = evaluate(model, data, device, cfg.eval_batch_size, cfg.channels_last, cfg.num_workers)
+    """(mean validation cross entropy, pooled validation scores) with argmax labels."""
+    result = evaluate(
+        model, data, device, cfg.eval_batch_size, cfg.channels_last, cfg.num_workers, amp=cfg.amp
+    )
     return result.loss, scores(result.confusion)
 
 
 def snapshot(
     parts: Parts, fingerprint: str, epoch: int, best: dict[str, Any], history: list[dict]
 ) -> dict[str, Any]:
-    """The resumable state after ``epoch`` (``best_state`` None: same as ``model``)."""
-    current = best["state"] if best["epoch"] == epoch else cpu_copy(parts.model.state_dict())
+    """The resumable state after ``epoch`` (``best_state`` None: same as the evaluated model)."""
+    evaluated = best["state"] if best["epoch"] == epoch else cpu_copy(parts.evaluated.state_dict())
     return {
         "fingerprint": fingerprint,
         "epoch": epoch,
-        "model": current,
+        "model": cpu_copy(unwrap(parts.model).state_dict()),
+        "evaluated": evaluated if parts.ema is not None else None,
+        "ema": None if parts.ema is None else cpu_copy(parts.ema.state_dict()),
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
+        "scaler": None if parts.scaler is None else parts.scaler.state_dict(),
         "rng": rng_state(parts.shuffle),
         "best_epoch": best["epoch"],
         "best_val_miou": best["miou"],
@@ -201,13 +272,31 @@ def snapshot(
 
 def restore(parts: Parts, state: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict]]:
     """Load a :func:`snapshot` into ``parts``; returns (best, history)."""
-    parts.model.load_state_dict(state["model"])
+    unwrap(parts.model).load_state_dict(state["model"])
+    if parts.ema is not None:
+        parts.ema.load_state_dict(state["ema"])
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
+    if parts.scaler is not None and state["scaler"] is not None:
+        parts.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"], parts.shuffle)
-    best_state = state["best_state"] if state["best_state"] is not None else state["model"]
+    last = state["evaluated"] if state["evaluated"] is not None else state["model"]
+    best_state = state["best_state"] if state["best_state"] is not None else last
     best = {"epoch": state["best_epoch"], "miou": state["best_val_miou"], "state": best_state}
     return best, list(state["history"])
+
+
+def _device_set(data: TileDataset, cfg: TrainConfig, device: torch.device) -> DeviceTileSet | None:
+    """The training set on the GPU when asked for and it fits in half the free memory."""
+    if device.type != "cuda" or not cfg.store_on_device:
+        return None
+    h, w = (s + 2 * data.context_px for s in data.masks.shape[-2:])
+    need = len(data) * (len(data.band_idx) * 4 + 8) * h * w
+    free, _ = torch.cuda.mem_get_info(device)
+    if need > free / 2:
+        print(f"training set ({need / 2**30:.1f} GiB) does not fit on the GPU: read per batch")
+        return None
+    return DeviceTileSet(data, device)
 
 
 def fit(
@@ -226,9 +315,11 @@ def fit(
     Writes ``checkpoint`` (best epoch), the DVCLive log in ``log_dir`` and, after every epoch,
     the resumable state ``resume_file`` (deleted at the end). Returns the run's summary.
     ``on_epoch_end(epoch)`` runs after each epoch's state is saved (tests simulate a kill).
+    Training windows take context only from ``train_rows``' imagery (mmls/context.py).
     """
-    cfg = run.cfg
-    device = setup_torch(cfg)
+    cfg, recipe = run.cfg, run.recipe
+    world = join(resolve_device(cfg.device, "params.yaml:train.device").type)
+    device = setup_torch(cfg, world)
     if len(train_rows) < 2:
         raise InputError(store.path / IMAGES, "training needs >= 2 tiles")
     if len(val_rows) < 1:
@@ -236,15 +327,29 @@ def fit(
     band_idx = band_indices(cfg.bands, available=store.bands, source="params.yaml:train.bands")
     mean, std = band_stats(store.images, train_rows, band_idx, store.nodata)
     standardize = Standardizer(mean, std, store.nodata)
-    train_data = TileDataset(store.images, store.masks, train_rows, band_idx, standardize)
-    val_data = TileDataset(store.images, store.masks, val_rows, band_idx, standardize)
+    context = context_index(store, recipe.context_px)
+    allowed = np.zeros(len(store.patches), bool)
+    allowed[np.asarray(train_rows, dtype=np.int64)] = True
+    train_data = TileDataset(
+        store.images, store.masks, train_rows, band_idx, standardize, context, allowed
+    )
+    val_data = TileDataset(store.images, store.masks, val_rows, band_idx, standardize, context)
     files = [store.path / f for f in (META, IMAGES, MASKS)]
     data = data_fingerprint(files, {"train": train_rows, "val": val_rows})
     fingerprint = run_fingerprint(
-        {**run.describe(), "device": device.type, "threads": torch.get_num_threads(), "data": data}
+        {
+            **run.describe(),
+            "device": device.type,
+            "threads": torch.get_num_threads(),
+            "data": data,
+            "world": world.size,
+        }
     )
-    log = EpochLog(log_dir)
-    parts = build_parts(run, len(band_idx), device)
+    log = EpochLog(log_dir) if world.main else None
+    steps = math.ceil(len(train_data) / cfg.batch_size)
+    steps -= int(len(train_data) % cfg.batch_size == 1 and steps > 1)  # a batch of 1 is merged
+    parts = build_parts(run, cfg.bands, steps, device, world)
+    on_device = _device_set(train_data, cfg, device)
     best: dict[str, Any] = {"epoch": 0, "miou": -math.inf, "state": None}
     history: list[dict] = []
     state = load_state(resume_file, fingerprint, cfg.epochs)
@@ -252,7 +357,7 @@ def fit(
         best, history = restore(parts, state)
         print(f"{run.model_name}: resuming after epoch {state['epoch']}")
     resumed_from = len(history)
-    for row in history:
+    for row in history if log is not None else []:
         log.epoch(row)
 
     meta = {
@@ -261,6 +366,7 @@ def fit(
         "bands": list(cfg.bands),
         "in_channels": len(band_idx),
         "train_config": cfg.model_dump(),
+        "recipe": recipe.model_dump(),
         "seed": run.seed,
         "normalization": {"mean": mean, "std": std, "nodata": store.nodata},
         "tile_size": int(store.size),
@@ -270,8 +376,8 @@ def fit(
     for epoch in range(resumed_from + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         lr = parts.optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(parts, train_data, cfg, device, f"{run.model_name} {epoch}")
-        val_loss, val = validate(parts.model, val_data, cfg, device)
+        train_loss = train_epoch(parts, train_data, cfg, device, world, on_device)
+        val_loss, val = validate(parts.evaluated, val_data, cfg, device)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -286,19 +392,17 @@ def fit(
             best = {
                 "epoch": epoch,
                 "miou": val["miou"],
-                "state": cpu_copy(parts.model.state_dict()),
+                "state": cpu_copy(parts.evaluated.state_dict()),
             }
-        save_state(resume_file, snapshot(parts, fingerprint, epoch, best, history))
-        log.epoch(row)
+        if log is not None:
+            save_state(resume_file, snapshot(parts, fingerprint, epoch, best, history))
+            log.epoch(row)
         print(
-            f"{run.model_name} epoch {epoch}: {', '.join(f'{k}={v:.4g}' for k, v in row.items())}"
+            f"{run.model_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items())
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
-    save_checkpoint(
-        checkpoint, best["state"], {**meta, "epoch": best["epoch"], "val_miou": best["miou"]}
-    )
     summary = {
         "train_time_h": sum(float(r["epoch_seconds"]) for r in history) / 3600.0,
         "best_epoch": best["epoch"],
@@ -310,9 +414,16 @@ def fit(
         "n_val": len(val_data),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "processes": world.size,
         "channels_last": cfg.channels_last,
         "resumed_from_epoch": resumed_from,
     }
-    log.finish(summary)
-    resume_file.unlink(missing_ok=True)
+    if log is not None:
+        save_checkpoint(
+            checkpoint, best["state"], {**meta, "epoch": best["epoch"], "val_miou": best["miou"]}
+        )
+        log.finish(summary)
+        resume_file.unlink(missing_ok=True)
+    barrier(world)
+    leave(world)
     return summary

@@ -4,6 +4,7 @@ from mmls import layout
 from mmls.align import AlignConfig, BinarizeConfig, align_inventory
 from mmls.bands import read_bands
 from mmls.config import load_params, section
+from mmls.errors import InputError
 from mmls.io import run_stage
 from mmls.raster import SceneConfig, check_composite
 
@@ -12,6 +13,8 @@ def main() -> None:
     params = load_params()
     scene = section(params, "scene", SceneConfig)
     align = section(params, "align", AlignConfig)
+    if scene.inventory is None:
+        raise InputError("params.yaml:scene.inventory", "is null: there is no inventory to align")
     composite = check_composite(scene.composite, read_bands(params))
     report = align_inventory(  # a partial coverage is reported as a warning on stderr
         composite,

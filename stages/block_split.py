@@ -7,7 +7,7 @@ from mmls import layout
 from mmls.config import load_params, section
 from mmls.io import atomic_path, run_stage, write_json
 from mmls.leakage import leakage_audit
-from mmls.splitting import SplitConfig, assign_splits, fg_intervals, table1
+from mmls.splitting import SplitConfig, Table1Config, assign_splits, fg_intervals, table1
 from mmls.tiling import TileConfig
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     )
     with atomic_path(layout.SPLITS_CSV) as tmp:
         splits.to_csv(tmp, index=False)
-    write_json(layout.TABLE1, table1(splits))
+    write_json(layout.TABLE1, table1(splits, section(params, "table1", Table1Config).std_ddof))
     with atomic_path(layout.FG_INTERVALS) as tmp:
         fg_intervals(splits).to_csv(tmp, index=False)
     write_json(layout.LEAKAGE, leakage_audit(splits, size))

@@ -1,35 +1,48 @@
-"""Entry point ingest: released tile folders (MMLSv1 / MMLSv2) -> data/released/{tiles,splits.csv}.
+"""DVC stage ingest: a published release (MMLSv1, MMLSv2 in either distribution) as the
+pipeline's tiles and split table, the released split kept as given; with Table 1, Fig. 2 data
+and the leakage audit of the released split (mmls/releases.py, mmls/ingest.py)."""
 
-An alternative to the tile + block_split stages that keeps the released split as given, so that
-store / train / eval run unchanged on a published dataset (mmls/ingest.py).
-"""
+import time
 
-from pathlib import Path
-
-from mmls.config import load_params
-from mmls.ingest import IngestConfig, ingest_release, summary
+from mmls import layout
+from mmls.bands import read_bands
+from mmls.config import load_params, section
+from mmls.ingest import ingest_release
 from mmls.io import atomic_dir, atomic_path, run_stage, write_json
-
-TILES = Path("data/released/tiles")
-SPLITS = Path("data/released/splits.csv")
-METRICS = Path("metrics/ingest.json")
+from mmls.leakage import leakage_audit
+from mmls.releases import IngestConfig
+from mmls.splitting import Table1Config, fg_intervals, table1
+from mmls.tiling import TileConfig
 
 
 def main() -> None:
     params = load_params()
-    cfg = IngestConfig.from_params(params.get("ingest"))
-    size = int(params.get("tile", {}).get("size", 128))
-    with atomic_dir(TILES) as tmp:
-        splits = ingest_release(cfg, tmp, bands=params["bands"], size=size)
-        with atomic_path(SPLITS) as tmp_csv:
-            splits.to_csv(tmp_csv, index=False)
-    counts = summary(splits)
-    write_json(METRICS, {"layout": cfg.layout, "root": cfg.root, **counts})
-    print(
-        f"ingest {cfg.layout} from {cfg.root}: "
-        + ", ".join(f"{s}: {c['n_images']}" for s, c in counts.items())
-        + f" -> {TILES}, {SPLITS}"
+    cfg = section(params, "ingest", IngestConfig)
+    size = section(params, "tile", TileConfig).size
+    t0 = time.perf_counter()
+    with atomic_dir(layout.RELEASED_TILES) as tmp:
+        splits, notes = ingest_release(cfg, tmp, bands=read_bands(params), size=size)
+    seconds = time.perf_counter() - t0
+    with atomic_path(layout.RELEASED_SPLITS) as tmp:
+        splits.to_csv(tmp, index=False)
+    write_json(layout.TABLE1, table1(splits, section(params, "table1", Table1Config).std_ddof))
+    with atomic_path(layout.FG_INTERVALS) as tmp:
+        fg_intervals(splits).to_csv(tmp, index=False)
+    write_json(layout.LEAKAGE, leakage_audit(splits, size))
+    counts = splits.groupby("split")["labelled"].agg(["size", "all"])
+    write_json(
+        layout.INGEST_METRICS,
+        {
+            "layout": cfg.layout,
+            "n_tiles": len(splits),
+            "n_labelled": int(splits["labelled"].sum()),
+            "ingest_seconds": round(seconds, 2),
+            **{f"n_{s}": int(r["size"]) for s, r in counts.iterrows()},
+        },
     )
+    for note in notes:
+        print(f"ingest: {note}")
+    print(f"ingest {cfg.layout}: {len(splits)} tiles in {seconds:.1f} s -> {layout.RELEASED_TILES}")
 
 
 if __name__ == "__main__":

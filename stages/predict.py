@@ -4,6 +4,7 @@
 (metrics/predict.json; mmls/predict.py)."""
 
 from mmls import layout
+from mmls.align import BinarizeConfig
 from mmls.bands import read_bands
 from mmls.config import load_params, read_seeds, section, value
 from mmls.device import resolve_device, set_threads
@@ -25,7 +26,9 @@ def main() -> None:
     predictor = Predictor.load(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME, device)
     regions = read_json(layout.REGIONS_JSON) if cfg.region != "all" else None
     window = region_window(regions, cfg.region, grid)
-    truth = layout.MASK if layout.MASK.exists() else None
+    # Scored against the aligned inventory where it maps anything; a scene without inventory
+    # (scene.inventory: null, a new region) is mapped and not scored.
+    truth = layout.ALIGNED_INVENTORY if scene.inventory is not None else None
     with atomic_dir(layout.SCENE_PREDICTIONS) as tmp:
         result = predict_scene(
             predictor,
@@ -35,6 +38,7 @@ def main() -> None:
             cfg=cfg,
             region=window,
             truth_path=truth,
+            landslide_class=section(params, "binarize", BinarizeConfig).landslide_class,
         )
     result.extra.update(
         model=model,
@@ -47,7 +51,7 @@ def main() -> None:
     )
     record = result.record()
     write_json(layout.PREDICT_METRICS, record)
-    scored = "unscored (no inventory mask)"
+    scored = "not scored: scene.inventory is null (no inventory for this scene)"
     if record["miou"] is not None:
         scored = f"miou={record['miou']:.4f} obj_recall={record['obj_recall']:.3f}"
     print(

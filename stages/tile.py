@@ -26,6 +26,7 @@ def main() -> None:
             min_fg_ratio=cfg.min_fg_ratio,
             band_names=read_bands(params),
             workers=cfg.workers,
+            unmapped_path=layout.ALIGNED_INVENTORY if cfg.drop_unmapped else None,
         )
         index.to_csv(tmp / layout.TILE_INDEX.name, index=False)
     write_json(layout.TILES_METRICS, {region: asdict(s) for region, s in stats.items()})

@@ -13,11 +13,16 @@ from mmls.config import Section, load_params, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml")
+#: The real-MMLSv2 pipeline's params: the sections the default pipeline does not use
+#: (ingest, cv) live there.
+REAL_PARAMS = load_params(ROOT / "real" / "mmlsv2" / "params.yaml")
 
 
 def config(name: str, schema: type[Section], **overrides: Any) -> Any:
-    """``params.yaml:<name>`` with ``overrides``, validated like a stage does."""
-    return parse({**PARAMS[name], **overrides}, schema, f"params.yaml:{name}")
+    """``params.yaml:<name>`` (the default pipeline's, else the real pipeline's) with
+    ``overrides``, validated like a stage does."""
+    source = PARAMS if name in PARAMS else REAL_PARAMS
+    return parse({**source[name], **overrides}, schema, f"params.yaml:{name}")
 
 
 def params(**sections: Any) -> dict[str, Any]:

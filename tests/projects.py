@@ -65,8 +65,15 @@ def _noisy(truth: np.ndarray, flip: float, rng: np.random.Generator) -> np.ndarr
     return np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
 
 
-def _score(patches: pd.DataFrame, truth: np.ndarray, flip: float, rng, metrics: Path, preds: Path,
-           split: str) -> None:  # fmt: skip
+def _score(
+    patches: pd.DataFrame,
+    truth: np.ndarray,
+    flip: float,
+    rng,
+    metrics: Path,
+    preds: Path,
+    split: str,
+) -> None:
     """What the eval stage writes for one model, seed and split."""
     pred = _noisy(truth, flip, rng)
     counts = patch_counts(pred, truth)
@@ -91,27 +98,51 @@ def make_project(root: Path) -> None:
             for seed, flip in zip(SEEDS, FLIPS[m], strict=True):
                 for split in ("test", "isolated_test"):
                     rows = np.flatnonzero(store_patches["split"] == split)
-                    _score(store_patches.iloc[rows], masks[rows], flip, rng,
-                           layout.eval_metrics_dir(m, seed) / f"{split}.json",
-                           layout.eval_predictions_dir(m, seed), split)  # fmt: skip
+                    _score(
+                        store_patches.iloc[rows],
+                        masks[rows],
+                        flip,
+                        rng,
+                        layout.eval_metrics_dir(m, seed) / f"{split}.json",
+                        layout.eval_predictions_dir(m, seed),
+                        split,
+                    )
                 log = EpochLog(layout.train_log_dir(m, seed))
                 for epoch in (1, 2, 3):
-                    log.epoch({"epoch": epoch, "train_loss": 0.8 - 0.1 * epoch,
-                               "val_loss": 0.9 - 0.1 * epoch, "val_miou": 0.4 + 0.1 * epoch,
-                               "val_iou_fg": 0.2 + 0.1 * epoch, "lr": 1e-3,
-                               "epoch_seconds": 1.0})  # fmt: skip
+                    log.epoch(
+                        {
+                            "epoch": epoch,
+                            "train_loss": 0.8 - 0.1 * epoch,
+                            "val_loss": 0.9 - 0.1 * epoch,
+                            "val_miou": 0.4 + 0.1 * epoch,
+                            "val_iou_fg": 0.2 + 0.1 * epoch,
+                            "lr": 1e-3,
+                            "epoch_seconds": 1.0,
+                        }
+                    )
                 log.finish({"train_time_h": 0.01, "best_epoch": 3})
         for b in BAND_SETS:
             for seed, flip in zip(SEEDS, FLIPS[b], strict=True):
                 rows = np.flatnonzero(store_patches["split"] == "test")
-                _score(store_patches.iloc[rows], masks[rows], flip, rng,
-                       layout.ablation_metrics(b, seed), layout.ablation_predictions_dir(b, seed),
-                       "test")  # fmt: skip
+                _score(
+                    store_patches.iloc[rows],
+                    masks[rows],
+                    flip,
+                    rng,
+                    layout.ablation_metrics(b, seed),
+                    layout.ablation_predictions_dir(b, seed),
+                    "test",
+                )
         table1 = {
-            s: {"n_images": int((grid.split == s).sum()), "avg_fg_pct": 30.0, "std_fg_pct": 20.0,
-                "min_fg_pct": 0.1, "max_fg_pct": 90.0}
+            s: {
+                "n_images": int((grid.split == s).sum()),
+                "avg_fg_pct": 30.0,
+                "std_fg_pct": 20.0,
+                "min_fg_pct": 0.1,
+                "max_fg_pct": 90.0,
+            }
             for s in layout.SPLITS
-        }  # fmt: skip
+        }
         write_json(layout.TABLE1, table1)
         pd.DataFrame(
             {

@@ -1,7 +1,8 @@
-"""Released tile folders -> data/released/{tiles,splits.csv} (MMLSv1 / MMLSv2 layouts)."""
+"""Ingest of released tile folders: presets, georeferencing, unlabelled splits, bad input."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -13,276 +14,298 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 
 from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
-from mmls.ingest import V1_BANDS, IngestConfig, ingest_release
-from mmls.layout import tile_name
-from mmls.splitting import SPLIT_COLUMNS
-from mmls.store import build_store, load_store
+from mmls.ingest import ingest_release
+from mmls.layout import tile_paths
+from mmls.normalization import NonPhysicalWarning
+from mmls.releases import IngestConfig
+from mmls.splitting import SPLIT_COLUMNS, table1
+from mmls.store import UNLABELLED, build_store, load_store
+from tests.configs import PARAMS, REAL_PARAMS, ROOT, config
+from tests.releases import MARS, scene_tiles, tile_transform, write_raster, write_release
 
-ROOT = Path(__file__).resolve().parents[1]
-SIZE = 128
-V1_FOLDERS = {"train_partition": "train", "validation_partition": "val", "test_partition": "test"}
-TO_V1 = [BAND_NAMES.index(b) for b in V1_BANDS]  # project order -> v1 order
-
-
-def write_raw(path: Path, data: np.ndarray) -> None:
-    """An ungeoreferenced GeoTIFF like the released tiles."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            width=data.shape[-1],
-            height=data.shape[-2],
-            count=data.shape[0],
-            dtype=str(data.dtype),
-        ) as dst:
-            dst.write(data)
+S = 32
 
 
-def write_v1(
-    root: Path,
-    tiles: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
-    partition_of: dict[tuple[int, int], str],
-    mask_prefix: str = "Image",
-) -> None:
-    """Tiles (project band order image, uint8 mask) keyed (col, row) in the MMLSv1 layout:
-    bands reordered to blue, green, red, dem, thermal_inertia, slope, grayscale; float masks."""
-    for (col, row), (image, mask) in tiles.items():
-        part = root / partition_of[(col, row)]
-        write_raw(part / "images" / f"Image_patch_{row}_{col}.tif", image[TO_V1])
-        write_raw(
-            part / "masks" / f"{mask_prefix}_patch_{row}_{col}.tif", mask[None].astype(np.float32)
-        )
-
-
-def synthetic_tiles(
-    n: int = 9, seed: int = 0
-) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    tiles = {}
-    for k in range(n):
-        col, row = 3 * k % 7, k // 2
-        image = rng.random((7, SIZE, SIZE), dtype=np.float32) * 1000
-        mask = (rng.random((SIZE, SIZE)) < 0.3).astype(np.uint8)
-        tiles[(col, row)] = (image, mask)
-    return tiles
-
-
-def v1_config(root: Path, **kw) -> IngestConfig:
-    return IngestConfig.from_params({"layout": "mmlsv1", "root": str(root), **kw})
-
-
-def check_ingested(out: Path, splits: pd.DataFrame, tiles, partition_of) -> None:
-    assert list(splits.columns) == SPLIT_COLUMNS
-    assert len(splits) == len(tiles)
-    assert splits.equals(splits.sort_values(["region", "col", "row"]).reset_index(drop=True))
-    for rec in splits.itertuples():
-        image, mask = tiles[(rec.col, rec.row)]
-        assert rec.split == V1_FOLDERS[partition_of[(rec.col, rec.row)]]
-        assert rec.region == "base"
-        assert (rec.x_off, rec.y_off) == (rec.col * SIZE, rec.row * SIZE)
-        assert (rec.block_col, rec.block_row) == (rec.col // 2, rec.row // 2)
-        assert rec.stratum == -1
-        assert rec.fg_pixels == int(mask.sum())
-        name = tile_name(rec.col, rec.row)
-        with rasterio.open(out / "base" / "images" / name) as ds:
-            got = ds.read()
-            assert ds.dtypes[0] == "float32" and ds.crs is None
-            assert ds.transform == Affine.translation(rec.x_off, rec.y_off)
-            assert list(ds.descriptions) == list(BAND_NAMES)
-        assert got.tobytes() == image.tobytes()  # bit for bit, project band order
-        with rasterio.open(out / "base" / "masks" / name) as ds:
-            got_mask = ds.read(1)
-        assert got_mask.dtype == np.uint8
-        np.testing.assert_array_equal(got_mask, mask)
-
-
-def test_synthetic_mmlsv1_release_keeps_bands_masks_and_split(tmp_path) -> None:
-    tiles = synthetic_tiles()
-    parts = list(V1_FOLDERS)
-    partition_of = {key: parts[i % 3] for i, key in enumerate(tiles)}
-    write_v1(tmp_path / "release", tiles, partition_of)
-    splits = ingest_release(v1_config(tmp_path / "release"), tmp_path / "tiles", progress=False)
-    check_ingested(tmp_path / "tiles", splits, tiles, partition_of)
-    index = pd.read_csv(tmp_path / "tiles" / "index.csv")
-    assert len(index) == len(splits)
-    # The store stage runs unchanged on what ingest wrote.
-    splits.to_csv(tmp_path / "splits.csv", index=False)
-    meta = build_store(
-        tmp_path / "splits.csv", tmp_path / "tiles", tmp_path / "store", BAND_NAMES, SIZE
+def cfg(root: Path, layout: str = "mmlsv2-challenge", **kw) -> IngestConfig:
+    return config(
+        "ingest", IngestConfig, layout=layout, root=str(root), folders={}, regions={}, **kw
     )
-    assert meta["counts"] == {"train": 3, "val": 3, "test": 3, "isolated_test": 0}
+
+
+def ingest(root: Path, out: Path, layout: str = "mmlsv2-challenge", **kw):
+    return ingest_release(cfg(root, layout, **kw), out, bands=BAND_NAMES, size=S)
+
+
+@pytest.fixture
+def release(tmp_path: Path):
+    """A 4 x 3 georeferenced grid whose last column is a terminal origin (8 px back)."""
+    tiles = scene_tiles(4, 3, S, seed=1, width=4 * S - 8)
+    split_of = {k: ("val" if k[0] == 1 else "train") for k in tiles}
+    write_release(tmp_path / "rel", tiles, split_of)
+    return tmp_path / "rel", tiles, split_of
+
+
+def read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile]:
+    with rasterio.open(path) as ds:
+        return ds.read(), ds.profile
+
+
+def test_challenge_layout_keeps_pixels_georeference_split_and_overlaps(release, tmp_path) -> None:
+    root, tiles, split_of = release
+    table, notes = ingest(root, tmp_path / "tiles")
+    assert list(table.columns) == list(SPLIT_COLUMNS) and len(table) == len(tiles)
+    assert any("test" in n and "skipped" in n for n in notes)  # the preset's missing splits
+    for rec in table.itertuples():
+        image, mask, x, y = tiles[(rec.col, rec.row)]
+        assert rec.split == split_of[(rec.col, rec.row)] and rec.labelled
+        assert (rec.x_off, rec.y_off) == (x, y)  # terminal column: 8 px back
+        assert rec.source == f"col{rec.col:05d}_row{rec.row:05d}.tif"
+        img_p, mask_p = tile_paths(tmp_path / "tiles", "base", rec.col, rec.row)
+        got, profile = read(img_p)
+        assert got.tobytes() == image.tobytes()  # project band order, bit for bit
+        assert profile["crs"] == MARS and profile["transform"] == tile_transform(x, y)
+        assert np.array_equal(read(mask_p)[0][0], mask)
+    # the terminal patches overlap their neighbours: one group each pair, never split apart
+    terminal = table[table["col"] == 3]
+    neighbours = table[table["col"] == 2]
+    assert set(terminal["group"]) <= set(neighbours["group"])
+
+
+def test_table1_reproduces_fg_statistics_with_population_std(release, tmp_path) -> None:
+    root, tiles, _ = release
+    table, _ = ingest(root, tmp_path / "tiles")
+    t1 = table1(table, std_ddof=0)
+    pct = np.array(
+        [tiles[(r.col, r.row)][1].mean() * 100 for r in table.itertuples() if r.split == "train"]
+    )
+    assert t1["train"]["n_images"] == len(pct)
+    assert t1["train"]["avg_fg_pct"] == round(float(pct.mean()), 4)
+    assert t1["train"]["std_fg_pct"] == round(float(pct.std(ddof=0)), 4)
+    assert t1["test"]["n_images"] == 0 and t1["test"]["avg_fg_pct"] is None
+
+
+def test_mmlsv1_layout_is_ungeoreferenced_with_plain_offsets(tmp_path) -> None:
+    tiles = scene_tiles(3, 2, S, seed=2)
+    split_of = {k: ("train", "val", "test")[k[0]] for k in tiles}
+    write_release(tmp_path / "v1", tiles, split_of, layout="mmlsv1")
+    # MMLSv1 masks are named Mask_patch_... in some folders: the preset finds them
+    for p in (tmp_path / "v1" / "test_partition" / "masks").iterdir():
+        p.rename(p.with_name(p.name.replace("Image_", "Mask_")))
+    table, _ = ingest(tmp_path / "v1", tmp_path / "tiles", layout="mmlsv1")
+    for rec in table.itertuples():
+        image, mask, _, _ = tiles[(rec.col, rec.row)]
+        assert (rec.x_off, rec.y_off) == (rec.col * S, rec.row * S)
+        got, profile = read(tile_paths(tmp_path / "tiles", "base", rec.col, rec.row)[0])
+        assert got.tobytes() == image.tobytes() and profile["crs"] is None
+        assert profile["transform"] == Affine.translation(rec.x_off, rec.y_off)
+    assert sorted(table["split"].unique()) == ["test", "train", "val"]
+
+
+def test_unlabelled_split_is_ingested_predictable_never_scored(tmp_path) -> None:
+    tiles = scene_tiles(3, 2, S, seed=3)
+    split_of = {k: ("test" if k[0] == 2 else "train" if k[1] == 0 else "val") for k in tiles}
+    write_release(tmp_path / "rel", tiles, split_of, unlabelled=["test"])
+    table, notes = ingest(tmp_path / "rel", tmp_path / "tiles")
+    assert any("UNLABELLED" in n for n in notes)
+    assert not table.loc[table["split"] == "test", "labelled"].any()
+    assert table.loc[table["split"] == "test", "fg_ratio"].isna().all()
+    table.to_csv(tmp_path / "splits.csv", index=False)
+    build_store(tmp_path / "splits.csv", tmp_path / "tiles", tmp_path / "store", BAND_NAMES, S)
     store = load_store(tmp_path / "store")
-    row = store.rows("train")[0]
-    first = store.patches.iloc[row]
-    assert np.array_equal(store.images[row], tiles[(first["col"], first["row"])][0])
+    assert (store.masks[store.rows("test")] == UNLABELLED).all()
+    with pytest.raises(InputError, match="unlabelled"):
+        store.labelled_rows("test")
+    assert len(store.labelled_rows("train")) == 2
 
 
-def test_mmlsv2_layout_with_isolated_split_and_mask_names(tmp_path) -> None:
-    tiles = synthetic_tiles(4, seed=1)
-    folders = ["train", "val", "test", "isolated_test"]
-    for i, ((col, row), (image, mask)) in enumerate(tiles.items()):
-        write_raw(tmp_path / "r" / folders[i] / "images" / f"tile_{row}_{col}.tif", image)
-        write_raw(tmp_path / "r" / folders[i] / "labels" / f"mask_{row}_{col}.tif", mask[None])
-    cfg = IngestConfig.from_params(
-        {
-            "layout": "mmlsv2",
-            "root": str(tmp_path / "r"),
-            "masks_dir": "labels",
-            "name_regex": r"tile_(?P<row>\d+)_(?P<col>\d+)\.tif$",
-            "mask_name_sub": ["^tile_", "mask_"],
-        }
-    )
-    splits = ingest_release(cfg, tmp_path / "tiles", progress=False)
-    assert sorted(splits["split"]) == sorted(folders)
-    iso = splits[splits["split"] == "isolated_test"].iloc[0]
-    assert iso["region"] == "isolated"
-    assert set(splits.loc[splits["split"] != "isolated_test", "region"]) == {"base"}
-    image, mask = tiles[(iso["col"], iso["row"])]
-    with rasterio.open(
-        tmp_path / "tiles/isolated/images" / tile_name(iso["col"], iso["row"])
-    ) as ds:
-        assert ds.read().tobytes() == image.tobytes()  # mmlsv2 default = project band order
-
-
-# ---------------------------------------------------------------------------------- errors
-def broken(tmp_path: Path, what: str) -> IngestConfig:
-    tiles = synthetic_tiles(3)
-    partition_of = dict.fromkeys(tiles, "train_partition")
-    keys = list(tiles)
-    partition_of[keys[1]] = "validation_partition"
-    partition_of[keys[2]] = "test_partition"
-    root = tmp_path / "release"
-    write_v1(root, tiles, partition_of)
-    col, row = keys[0]
-    img = root / "train_partition/images" / f"Image_patch_{row}_{col}.tif"
-    msk = root / "train_partition/masks" / f"Image_patch_{row}_{col}.tif"
-    if what == "missing root":
-        return v1_config(tmp_path / "nowhere")
-    if what == "missing split folder":
-        import shutil
-
-        shutil.rmtree(root / "test_partition")
-    elif what == "no tiles":
-        img.unlink()
-    elif what == "image without mask":
-        msk.unlink()
-    elif what == "band count":
-        write_raw(img, np.zeros((6, SIZE, SIZE), np.float32))
-    elif what == "shape":
-        write_raw(img, np.zeros((7, 64, 128), np.float32))
-    elif what == "mask values":
-        write_raw(msk, np.full((1, SIZE, SIZE), 0.5, np.float32))
-    elif what == "name":
-        img.rename(img.with_name("something_else.tif"))
-    elif what == "duplicate":
-        c2, r2 = keys[1]
-        v = root / "validation_partition"
-        (v / "images" / f"Image_patch_{r2}_{c2}.tif").rename(
-            v / "images" / f"Image_patch_{row}_{col}.tif"
-        )
-        (v / "masks" / f"Image_patch_{r2}_{c2}.tif").rename(
-            v / "masks" / f"Image_patch_{row}_{col}.tif"
-        )
-    return v1_config(root)
-
-
-@pytest.mark.parametrize(
-    ("what", "culprit", "message"),
-    [
-        ("missing root", "nowhere", "not found"),
-        ("missing split folder", "test_partition", "folder not found"),
-        ("no tiles", "train_partition/images", "no tiles"),
-        ("image without mask", "Image_patch", "image without mask"),
-        ("band count", "Image_patch", "6 band(s), expected 7"),
-        ("shape", "Image_patch", "128x64"),
-        ("mask values", "masks/Image_patch", "other than 0 and 1"),
-        ("name", "something_else.tif", "name_regex"),
-        ("duplicate", "validation_partition", "same grid position"),
-    ],
-)
-def test_clear_errors(tmp_path, what, culprit, message) -> None:
+def test_a_tile_off_its_region_grid_is_an_error_naming_it(release) -> None:
+    root, tiles, _ = release
+    image, mask, x, y = tiles[(0, 0)]
+    moved = tile_transform(x + 3 * S + 5, y)  # east of its grid cell, off the grid
+    write_raster(root / "train/images/col00000_row00000.tif", image, moved, MARS)
+    write_raster(root / "train/masks/col00000_row00000.tif", mask[None], moved, MARS)
     with pytest.raises(InputError) as err:
-        ingest_release(broken(tmp_path, what), tmp_path / "tiles", progress=False)
-    assert culprit in err.value.source
-    assert message in err.value.problem
+        ingest(root, root.parent / "tiles")
+    assert "col00000_row00000" in err.value.source and "grid" in err.value.problem
+
+
+def test_non_physical_values_are_reported_and_kept(release, tmp_path) -> None:
+    root, tiles, _ = release
+    image, mask, x, y = tiles[(0, 1)]
+    sentinel = image.copy()
+    sentinel[1, -1, :] = np.finfo(np.float32).min  # slope in the challenge order, last row
+    write_raster(root / "train/images/col00000_row00001.tif", sentinel, tile_transform(x, y), MARS)
+    with pytest.warns(NonPhysicalWarning, match=r"col00000_row00001.*slope: 32 px"):
+        ingest(root, tmp_path / "tiles")
+    got, _ = read(tile_paths(tmp_path / "tiles", "base", 0, 1)[0])
+    assert got[BAND_NAMES.index("slope"), -1].min() == np.finfo(np.float32).min  # kept as is
+
+
+def _break(root: Path, what: str) -> str:
+    """Damage the release; return the culprit that the error must name."""
+    img = root / "train/images/col00000_row00000.tif"
+    msk = root / "train/masks/col00000_row00000.tif"
+    if what == "band count":
+        write_raster(img, np.zeros((6, S, S), np.float32), tile_transform(0, 0), MARS)
+    elif what == "mask values":
+        write_raster(msk, np.full((1, S, S), 2, np.uint8), tile_transform(0, 0), MARS)
+    elif what == "mask size":
+        write_raster(msk, np.zeros((1, S, S // 2), np.uint8), tile_transform(0, 0), MARS)
+    elif what == "mask georeference":
+        write_raster(msk, np.zeros((1, S, S), np.uint8), tile_transform(5, 0), MARS)
+    elif what == "duplicate":
+        (root / "val/images/col00001_row00000.tif").rename(
+            root / "val/images/col00000_row00000.tif"
+        )
+        (root / "val/masks/col00001_row00000.tif").rename(root / "val/masks/col00000_row00000.tif")
+        return "val/images/col00000_row00000"
+    elif what == "no tiles":
+        for p in (root / "val/images").iterdir():
+            p.unlink()
+        return "val/images"
+    elif what == "tile size":
+        write_raster(img, np.zeros((7, S + 4, S + 4), np.float32), tile_transform(0, 0), MARS)
+    elif what == "no root":
+        return "nowhere"
+    return "col00000_row00000" if what != "mask values" else "masks/col00000_row00000"
 
 
 @pytest.mark.parametrize(
-    "section",
+    ("what", "problem"),
     [
-        {"layout": "mmlsv3"},
-        {"band_order": ["red", "green"]},
-        {"splits": {"train_partition": "training"}},
-        {"name_regex": r"(?P<row>\d+)"},
-        {"bogus": 1},
-        {"mask_name_sub": "Mask_"},
+        ("band count", "band(s), layout has 7"),
+        ("mask values", "other than 0 and 1"),
+        ("mask size", "its image"),
+        ("mask georeference", "georeferencing differs"),
+        ("duplicate", "same grid position"),
+        ("no tiles", "no tiles"),
+        ("tile size", "tile.size"),
+        ("no root", "not found"),
     ],
 )
-def test_bad_params(section) -> None:
-    with pytest.raises(InputError):
-        IngestConfig.from_params(section)
+def test_bad_input_names_the_file(release, tmp_path, what, problem) -> None:
+    root, _, _ = release
+    culprit = _break(root, what)
+    target = tmp_path / "nowhere" if what == "no root" else root
+    with pytest.raises(InputError) as err:
+        ingest(target, tmp_path / "tiles")
+    assert culprit in err.value.source and problem in err.value.problem, err.value
 
 
-def test_stage_writes_tiles_splits_and_counts(tmp_path) -> None:
-    tiles = synthetic_tiles(6, seed=4)
-    parts = list(V1_FOLDERS)
-    partition_of = {key: parts[i % 3] for i, key in enumerate(tiles)}
-    write_v1(tmp_path / "release", tiles, partition_of, mask_prefix="Mask")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["ingest"] = {
-        **yaml.safe_load((ROOT / "params.yaml").read_text())["ingest"],
-        "root": "release",
-        "mask_name_sub": ["^Image_", "Mask_"],
-    }
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "ingest.py")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_bad_params_name_the_key() -> None:
+    with pytest.raises(InputError, match="params.yaml:ingest.layout"):
+        config("ingest", IngestConfig, layout="mmlsv3")
+    with pytest.raises(InputError, match="params.yaml:ingest.folders"):
+        config("ingest", IngestConfig, folders={"training": "x"})
+
+
+def test_stage_writes_tiles_splits_table1_leakage_and_keeps_them_on_failure(release) -> None:
+    root, tiles, _ = release
+    project = root.parent
+    params = {**PARAMS, "ingest": {**REAL_PARAMS["ingest"], "root": "rel"}}
+    params["tile"] = {**PARAMS["tile"], "size": S}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+    def run() -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(ROOT / "stages" / "ingest.py")]
+        return subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=300)
+
+    result = run()
     assert result.returncode == 0, result.stderr
-    splits = pd.read_csv(tmp_path / "data/released/splits.csv")
-    check_ingested(tmp_path / "data/released/tiles", splits, tiles, partition_of)
-    counts = yaml.safe_load((tmp_path / "metrics/ingest.json").read_text())
-    assert counts["train"]["n_images"] == 2 and counts["isolated_test"]["n_images"] == 0
-    # A failing run leaves the previous outputs alone.
-    (tmp_path / "release/test_partition/masks").rename(tmp_path / "release/test_partition/m")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "ingest.py")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    splits = pd.read_csv(project / "data/released/splits.csv")
+    assert len(splits) == len(tiles)
+    t1 = json.loads((project / "metrics/table1.json").read_text())
+    assert t1["train"]["n_images"] == 9 and t1["val"]["n_images"] == 3
+    leakage = json.loads((project / "metrics/leakage.json").read_text())
+    assert leakage["splits"]["val"]["n_touching"] == 3  # the val column touches train columns
+    assert leakage["overlapping_pairs"] == {"train|train": 3}  # the terminal column
+    (root / "val/masks/col00001_row00000.tif").write_bytes(b"not a tiff")
+    result = run()
+    assert result.returncode == 2 and "col00001_row00000" in result.stderr
+    assert pd.read_csv(project / "data/released/splits.csv").equals(splits)
+
+
+# ------------------------------------------------------------------- the real MMLSv2 release
+@pytest.mark.real_release
+def test_real_release_table1_matches_the_paper(mmlsv2_release, tmp_path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table, _ = ingest_release(
+            cfg(mmlsv2_release), tmp_path / "tiles", bands=BAND_NAMES, size=128
+        )
+    flagged = sorted(
+        Path(str(w.message).split(":")[0]).name
+        for w in caught
+        if issubclass(w.category, NonPhysicalWarning)
     )
-    assert result.returncode == 2 and "folder not found" in result.stderr
-    assert pd.read_csv(tmp_path / "data/released/splits.csv").equals(splits)
+    assert len(flagged) == 6 and all(
+        "slope: 128 px" in str(w.message)
+        for w in caught
+        if issubclass(w.category, NonPhysicalWarning)
+    )
+    t1 = table1(table, std_ddof=0)
+    paper = json.loads((ROOT / "reference/mmlsv2_tables.json").read_text())["table1"]["rows"]
+    for split in ("train", "val"):
+        for key in ("n_images", "avg_fg_pct", "std_fg_pct", "min_fg_pct", "max_fg_pct"):
+            measured = t1[split][key]
+            assert round(measured, 2) == paper[split][key], (split, key, measured)
+    assert table["labelled"].all() and len(table) == 531
 
 
-# ------------------------------------------------------------------------------- real scene
+@pytest.mark.real_release
+def test_real_release_in_the_paper_distribution(mmlsv2_release, tmp_path) -> None:
+    """A few shared tiles converted to the `mmlsv2` distribution (paper band order, each band
+    scaled linearly to [0, 1]) ingest to the same patches, positions and masks."""
+    challenge = ["thermal_inertia", "slope", "dem", "grayscale", "red", "green", "blue"]
+    to_paper = [challenge.index(b) for b in BAND_NAMES]
+    names = sorted((mmlsv2_release / "train" / "images").iterdir())[:6]
+    lo, hi = np.full(7, np.inf), np.full(7, -np.inf)
+    for p in names:
+        data = read(p)[0][to_paper].reshape(7, -1)
+        ok = np.abs(data) < 1e30
+        lo = np.minimum(lo, [d[m].min() for d, m in zip(data, ok, strict=True)])
+        hi = np.maximum(hi, [d[m].max() for d, m in zip(data, ok, strict=True)])
+    for p in names:
+        image, profile = read(p)
+        scaled = (image[to_paper] - lo[:, None, None]) / (hi - lo)[:, None, None]
+        out = tmp_path / "hf" / "train"
+        write_raster(
+            out / "images" / p.name, scaled.astype(np.float32), profile["transform"], profile["crs"]
+        )
+        mask, mprof = read(p.parent.parent / "masks" / p.name)
+        write_raster(out / "masks" / p.name, mask, mprof["transform"], mprof["crs"])
+    paper, _ = ingest_release(
+        cfg(tmp_path / "hf", "mmlsv2"), tmp_path / "a", bands=BAND_NAMES, size=128
+    )
+    assert len(paper) == 6 and paper["labelled"].all()
+    for rec in paper.itertuples():
+        got = read(tile_paths(tmp_path / "a", "base", rec.col, rec.row)[0])[0]
+        assert np.nanmax(got[np.abs(got) < 1e30]) <= 1.0 + 1e-6  # scaled values kept as given
+        raw = read(mmlsv2_release / "train" / "images" / rec.source)[0][to_paper]
+        expected = ((raw - lo[:, None, None]) / (hi - lo)[:, None, None]).astype(np.float32)
+        assert got.tobytes() == expected.tobytes()
+
+
 @pytest.mark.real_scene
-def test_reference_tiles_in_mmlsv1_layout_ingest_bit_for_bit(real_scene, tmp_path) -> None:
+def test_mmlsv1_reference_tiles_ingest_bit_for_bit(real_scene, tmp_path) -> None:
+    """The 12 original MMLSv1 tiles of mmlsv1-west, written back in the MMLSv1 layout."""
     ref = np.load(real_scene / "reference_tiles.npz")
     keys = sorted({k.rsplit("_", 1)[0] for k in ref.files})
     tiles = {}
     for key in keys:
         col, row = (int(p[1:]) for p in key.split("_"))
-        tiles[(col, row)] = (ref[f"{key}_image"], ref[f"{key}_mask"])
-    parts = list(V1_FOLDERS)
-    partition_of = {
-        k: parts[0] if i < 8 else parts[1] if i < 10 else parts[2]
-        for i, k in enumerate(sorted(tiles))
-    }
-    write_v1(tmp_path / "release", tiles, partition_of)
-    splits = ingest_release(v1_config(tmp_path / "release"), tmp_path / "tiles", progress=False)
-    assert len(splits) == len(keys) == 12
-    check_ingested(tmp_path / "tiles", splits, tiles, partition_of)
-    assert splits["split"].value_counts().to_dict() == {"train": 8, "val": 2, "test": 2}
+        tiles[(col, row)] = (ref[f"{key}_image"], ref[f"{key}_mask"], col * 128, row * 128)
+    split_of = {k: ("train", "val", "test")[i % 3] for i, k in enumerate(sorted(tiles))}
+    write_release(tmp_path / "v1", tiles, split_of, layout="mmlsv1")
+    table, _ = ingest_release(
+        cfg(tmp_path / "v1", "mmlsv1"), tmp_path / "t", bands=BAND_NAMES, size=128
+    )
+    assert len(table) == 12
+    for rec in table.itertuples():
+        image, mask, _, _ = tiles[(rec.col, rec.row)]
+        img_p, mask_p = tile_paths(tmp_path / "t", "base", rec.col, rec.row)
+        assert read(img_p)[0].tobytes() == image.tobytes()
+        assert read(mask_p)[0][0].tobytes() == mask.tobytes()

@@ -62,8 +62,14 @@ def test_pooling_is_over_pixels_not_images() -> None:
 
 def test_empty_foreground_and_empty_prediction_is_perfect() -> None:
     s = scores(Confusion(tp=0, fp=0, fn=0, tn=100))
-    assert s == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "iou_fg": 1.0, "iou_bg": 1.0,
-                 "miou": 1.0}  # fmt: skip
+    assert s == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "iou_fg": 1.0,
+        "iou_bg": 1.0,
+        "miou": 1.0,
+    }
 
 
 def test_empty_foreground_with_false_alarms() -> None:

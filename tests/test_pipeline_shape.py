@@ -25,7 +25,7 @@ from tests.configs import PARAMS, ROOT
 
 #: Library helpers that read params sections on a stage script's behalf.
 HELPERS: dict[str, set[str]] = {
-    "read_run": {"seeds", "train", "models"},
+    "read_run": {"seeds", "train", "recipe", "models"},
     "read_seeds": {"seeds"},
     "read_bands": {"bands"},
     "read_band_set": {"band_sets"},
@@ -76,7 +76,9 @@ def script_of(stage) -> Path:
 
 
 def repo_path(dep) -> str:
-    return str(Path(dep.fs_path).resolve().relative_to(ROOT))
+    """A dep's path inside the repository ('' for one outside, such as a shared release)."""
+    path = Path(dep.fs_path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else ""
 
 
 def params_read(script: Path) -> set[str]:
@@ -90,6 +92,8 @@ def params_read(script: Path) -> set[str]:
             found |= HELPERS[name]
         elif name in READERS and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
             found.add(str(node.args[1].value))
+        elif name == "model_section" and isinstance(node.args[2], ast.Constant):
+            found |= {"models", str(node.args[2].value)}  # a section and the model's overrides
     return found
 
 

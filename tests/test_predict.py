@@ -419,10 +419,11 @@ def project(tmp_path) -> Path:
 
     width, height = 400, 300
     write_composite(tmp_path / "composite.tif", width, height, nodata_box=(0, 30, 0, 30))
-    mask = np.zeros((height, width), np.uint8)
-    mask[100:160, 250:330] = 1
+    classes = np.zeros((height, width), np.uint8)
+    classes[100:160, 250:330] = 1
+    classes[:, 380:] = 255  # an unmapped strip: not scored
     (tmp_path / "data" / "aligned").mkdir(parents=True)
-    write_inventory(tmp_path / "data/aligned/mask.tif", mask, nodata=None)
+    write_inventory(tmp_path / "data/aligned/inventory.tif", classes)
     regions = {
         "regions": {
             "base": {"col_off": 0, "row_off": 0, "width": 200, "height": height},
@@ -469,7 +470,7 @@ def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
     assert (prob[:, :200] == PROB_NODATA).all() and (prob[:, 200:] >= 0).all()
     rec = json.loads((project / "metrics/predict.json").read_text())
     assert rec["region"] == "isolated" and rec["region_col_off"] == 200
-    assert rec["tp"] + rec["fp"] + rec["fn"] + rec["tn"] == 200 * 300
+    assert rec["tp"] + rec["fp"] + rec["fn"] + rec["tn"] == 180 * 300 == rec["n_scored_pixels"]
     for key in (
         "precision",
         "recall",
@@ -485,6 +486,19 @@ def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
     ):
         assert rec[key] is not None, key
     assert rec["obj_n_true"] == 1
+
+
+def test_stage_maps_a_scene_without_inventory_and_says_it_is_not_scored(project) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["scene"]["inventory"] = None  # a new region: no inventory at all
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    (project / "data/aligned/inventory.tif").unlink()
+    result = run_stage(project)
+    assert result.returncode == 0, result.stderr
+    assert "not scored: scene.inventory is null" in result.stdout
+    rec = json.loads((project / "metrics/predict.json").read_text())
+    assert rec["miou"] is None and rec["n_scored_pixels"] is None and rec["n_polygons"] >= 0
+    assert (project / "predictions/scene/probability.tif").is_file()
 
 
 def test_stage_without_checkpoint_fails_cleanly(project) -> None:

@@ -42,8 +42,14 @@ def section(md: str, heading: str) -> str:
 
 
 def scope(seeds=SEEDS) -> Scope:
-    return Scope(ALL_MODELS, ALL_BANDS, "unet", seeds, ["test", "isolated_test"],
-                 "data/synthetic/composite.tif -> data/tiles")  # fmt: skip
+    return Scope(
+        ALL_MODELS,
+        ALL_BANDS,
+        "unet",
+        seeds,
+        ["test", "isolated_test"],
+        "data/synthetic/composite.tif -> data/tiles",
+    )
 
 
 def render(root: Path, seeds=SEEDS):
@@ -134,8 +140,14 @@ def test_report_renders_from_nothing(tmp_path):
         ("## Table 4", len(ALL_BANDS)),
     ):
         assert section(md, title).count("| not run |") == n, title
-    for skipped in ("Fig. 5 skipped", "Fig. 7 skipped", "Fig. 8 skipped", "Uncertainty skipped",
-                    "Training curves skipped", "Leakage audit\n\n*Skipped"):  # fmt: skip
+    for skipped in (
+        "Fig. 5 skipped",
+        "Fig. 7 skipped",
+        "Fig. 8 skipped",
+        "Uncertainty skipped",
+        "Training curves skipped",
+        "Leakage audit\n\n*Skipped",
+    ):
         assert skipped.replace("\\n", "\n") in md, skipped
     assert report.figures == []
 

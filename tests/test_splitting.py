@@ -142,10 +142,13 @@ def test_table1_and_intervals_known_answer():
             "fg_ratio": [0.10, 0.30, 0.05, 0.95, 1.0],
         }
     )
-    t = table1(splits)
+    t = table1(splits, std_ddof=0)
     assert t["train"]["n_images"] == 2
     assert t["train"]["avg_fg_pct"] == pytest.approx(20.0)
-    assert t["train"]["std_fg_pct"] == pytest.approx(np.std([10, 30], ddof=1), abs=1e-4)
+    assert t["train"]["std_fg_pct"] == pytest.approx(10.0, abs=1e-4)  # population std
+    sample = table1(splits, std_ddof=1)["train"]["std_fg_pct"]
+    assert sample == pytest.approx(np.std([10, 30], ddof=1), abs=1e-4)
+    assert table1(splits, std_ddof=1)["val"]["std_fg_pct"] == 0.0  # one patch: no spread
     assert t["train"]["min_fg_pct"] == 10.0 and t["train"]["max_fg_pct"] == 30.0
     iv = fg_intervals(splits).set_index("interval")
     assert iv.loc["0-10%", "train"] == 50.0 and iv.loc["20-30%", "train"] == 50.0

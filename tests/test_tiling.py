@@ -65,16 +65,22 @@ def test_holdout_regions_and_errors():
     assert h.windows["isolated"] == Window(0, 0, 300, 400)
     with pytest.warns(UserWarning, match="snapped to column 300"):
         assert split_regions(grid, ORIGIN[0] + 300.2 * PIXEL_M, "east").boundary_col == 300
-    for outside in (ORIGIN[0] - 1.0, ORIGIN[0] + 1000 * PIXEL_M + 5, ORIGIN[0]):
+    for outside in (ORIGIN[0] - 1.0, ORIGIN[0] + 1000 * PIXEL_M + 5):
         with pytest.raises(InputError, match="boundary_x.*outside"):
             split_regions(grid, outside, "east")
+    # On the west edge with the isolated side west: an empty isolated region, a warning
+    with pytest.warns(UserWarning, match="isolated region is empty"):
+        h = split_regions(grid, ORIGIN[0], "west")
+    assert h.windows["isolated"].width == 0 and h.windows["base"] == Window(0, 0, 1000, 400)
+    with pytest.raises(InputError, match="base"):  # ... but the base region may not be empty
+        split_regions(grid, ORIGIN[0], "east")
     h = split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "east", gap_px=128)
     assert h.windows["base"] == Window(0, 0, 172, 400)
     assert h.windows["isolated"] == Window(300, 0, 700, 400)
     h = split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "west", gap_px=128)
     assert h.windows["base"] == Window(428, 0, 572, 400)
     assert h.windows["isolated"] == Window(0, 0, 300, 400)
-    with pytest.raises(InputError, match="gap_px"):
+    with pytest.raises(InputError, match="gap 300 px leave the base region"):
         split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "east", gap_px=300)
     with pytest.raises(InputError, match="isolated_side"):
         split_regions(grid, ORIGIN[0] + 300 * PIXEL_M, "north")

@@ -17,6 +17,7 @@ from mmls.evaluation import EvalConfig, evaluate, score
 from mmls.metrics import Confusion, scores
 from mmls.models import build_model
 from mmls.predictor import Predictor
+from mmls.recipe import RecipeConfig
 from mmls.store import Store, load_store
 from mmls.tracking import METRICS_FILE, read_history
 from mmls.training import Run, TrainConfig, fit, read_run
@@ -48,21 +49,38 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 def cfg(**kw: object) -> TrainConfig:
-    return config("train", TrainConfig, **{"epochs": 3, "batch_size": 4, "threads": 1,
-                                           "lr_step_size": 2, **kw})  # fmt: skip
+    return config(
+        "train",
+        TrainConfig,
+        **{"epochs": 3, "batch_size": 4, "threads": 1, "lr_step_size": 2, **kw},
+    )
 
 
 def eval_cfg(**kw: object) -> EvalConfig:
-    return config("eval", EvalConfig, **{"threads": 1, "latency_warmup": 1,
-                                         "latency_repeats": 2, **kw})  # fmt: skip
+    return config(
+        "eval", EvalConfig, **{"threads": 1, "latency_warmup": 1, "latency_repeats": 2, **kw}
+    )
+
+
+def recipe(**kw: object) -> RecipeConfig:
+    return config("recipe", RecipeConfig, **kw)
 
 
 def train(store: Store, out: Path, model_cfg: dict = PSPNET, seed: int = 42, **kw: object) -> dict:
-    """``fit`` with the outputs under ``out``; keyword ``on_epoch_end`` passes through."""
+    """``fit`` with the outputs under ``out``; ``on_epoch_end`` and ``recipe`` pass through."""
     hook = kw.pop("on_epoch_end", None)
-    run = Run(str(model_cfg["arch"]).lower(), model_cfg, cfg(**kw), seed)
-    return fit(run, store, store.rows("train"), store.rows("val"), out / "best.pt", out / "log",
-               out / "resume.pt", on_epoch_end=hook)  # fmt: skip
+    rec = kw.pop("recipe", None) or recipe()
+    run = Run(str(model_cfg["arch"]).lower(), model_cfg, cfg(**kw), rec, seed)
+    return fit(
+        run,
+        store,
+        store.rows("train"),
+        store.rows("val"),
+        out / "best.pt",
+        out / "log",
+        out / "resume.pt",
+        on_epoch_end=hook,
+    )
 
 
 def keep_last_state(out: Path, last: int):
@@ -173,8 +191,7 @@ def test_deeplabv3_survives_a_last_batch_of_one(tmp_path: Path) -> None:
 
 def test_train_section_and_run_validation() -> None:
     run = read_run(PARAMS, "unet", PARAMS["seeds"][0])
-    assert run.cfg.bands == ["red", "green", "blue", "dem", "slope", "thermal_inertia",
-                             "grayscale"]  # fmt: skip
+    assert run.cfg.bands == ["red", "green", "blue", "dem", "slope", "thermal_inertia", "grayscale"]
     assert read_run(PARAMS, "unet", PARAMS["seeds"][0], ["red", "dem"]).cfg.bands == ["red", "dem"]
     with pytest.raises(InputError, match="seeds"):
         read_run(PARAMS, "unet", 123456)
@@ -193,10 +210,19 @@ def test_train_section_and_run_validation() -> None:
 def test_band_ablation_rejects_unknown_band_set(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "band_ablation.py"), "--band-set", "ndvi_only",
-         "--seed", str(PARAMS["seeds"][0])],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "stages" / "band_ablation.py"),
+            "--band-set",
+            "ndvi_only",
+            "--seed",
+            str(PARAMS["seeds"][0]),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "params.yaml:band_sets: has no entry 'ndvi_only'" in proc.stderr
 

@@ -1,0 +1,129 @@
+"""Spatial block k-fold cross-validation over the labelled patches (the honest protocol).
+
+MMLSv2's test masks are not all public, so a user scores a recipe by cross-validation on the
+labelled tiles. Patches are grouped as in the paper's partitioning (Sec. 2.4): 2 x 2 blocks of
+the grid, merged where patches overlap (terminal origins), so that no pixel is shared across
+folds. Groups are stratified by their mean foreground ratio (equal-count quantile bins, as
+:func:`mmls.splitting.assign_splits`) and dealt to the k folds within each stratum after a
+seeded shuffle, so every fold sees the whole range of landslide cover.
+
+Each fold's model trains on the other folds and is selected on an *inner* block split of those
+training folds (``inner_val_fraction`` of their groups, stratified the same way): the held-out
+fold never chooses the checkpoint, so its score is not optimistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mmls.config import ParamError, Section
+from mmls.errors import InputError
+from mmls.splitting import allocate_counts, quantile_strata
+
+FOLD_COLUMNS: tuple[str, ...] = ("region", "col", "row", "group", "fold")
+
+
+class CVConfig(Section):
+    """The ``cv`` params section."""
+
+    splits: list[str]  # the labelled splits pooled for cross-validation (MMLSv2: train + val)
+    k: int  # folds (challenge teams: 5)
+    folds: list[int]  # the folds to run (0 .. k-1); a DVC matrix needs the list
+    models: list[str]  # entries of `models` cross-validated
+    bins: int  # quantile strata of the group foreground ratio
+    inner_val_fraction: float  # share of the training folds' groups that selects the checkpoint
+    seed: int
+
+    def check(self) -> None:
+        if self.k < 2:
+            raise ParamError("k", "must be >= 2")
+        if not self.folds or not set(self.folds) <= set(range(self.k)):
+            raise ParamError("folds", f"must list folds among 0 .. {self.k - 1}")
+        if self.bins < 1:
+            raise ParamError("bins", "must be >= 1")
+        if not 0 < self.inner_val_fraction < 0.5:
+            raise ParamError("inner_val_fraction", "must lie in (0, 0.5)")
+
+
+def _deal(groups: pd.DataFrame, n_parts: int, bins: int, rng: np.random.Generator) -> dict:
+    """Group -> part 0..n_parts-1: stratified by mean fg ratio, shuffled, dealt evenly."""
+    groups = groups.copy()
+    groups["stratum"] = quantile_strata(groups["rep"].to_numpy(), min(bins, len(groups)))
+    fractions = {k: 1.0 / n_parts for k in range(n_parts)}
+    sizes = [int((groups["stratum"] == s).sum()) for s in range(int(groups["stratum"].max()) + 1)]
+    part_of: dict = {}
+    for s, counts in enumerate(allocate_counts(sizes, fractions, tuple(range(n_parts)))):
+        names = groups.loc[groups["stratum"] == s, "group"].to_numpy()
+        shuffled = names[rng.permutation(len(names))]
+        labels = [k for k in range(n_parts) for _ in range(counts[k])]
+        part_of.update(zip(shuffled, labels, strict=True))
+    return part_of
+
+
+def group_table(patches: pd.DataFrame) -> pd.DataFrame:
+    """One row per group: its name and mean foreground ratio (``rep``), sorted by name."""
+    return patches.groupby("group", sort=True)["fg_ratio"].mean().rename("rep").reset_index()
+
+
+def assign_folds(patches: pd.DataFrame, k: int, bins: int, seed: int) -> pd.DataFrame:
+    """``patches`` (labelled; columns region, col, row, group, fg_ratio) with a ``fold``."""
+    groups = group_table(patches)
+    if len(groups) < k:
+        raise InputError("params.yaml:cv.k", f"{k} folds need >= {k} groups, have {len(groups)}")
+    part_of = _deal(groups, k, bins, np.random.default_rng(seed))
+    out = patches[["region", "col", "row", "group"]].copy()
+    out["fold"] = out["group"].map(part_of).astype(int)
+    return out
+
+
+def inner_validation(
+    patches: pd.DataFrame, fold: int, fraction: float, bins: int, seed: int
+) -> np.ndarray:
+    """Boolean mask over ``patches`` (with ``fold``): the inner validation groups of fold
+    ``fold``, a stratified ``fraction`` of the groups of the other folds."""
+    training = patches[patches["fold"] != fold]
+    groups = group_table(training)
+    rng = np.random.default_rng([seed, fold])
+    n_val = max(1, round(fraction * len(groups)))
+    groups["stratum"] = quantile_strata(groups["rep"].to_numpy(), min(bins, len(groups)))
+    # a stratified draw: shuffle within strata, then take every m-th group in stratum order
+    order = np.lexsort((rng.random(len(groups)), groups["stratum"].to_numpy()))
+    step = len(groups) / n_val
+    picked = groups["group"].to_numpy()[order][(np.arange(n_val) * step).astype(int)]
+    return patches["group"].isin(set(picked)).to_numpy() & (patches["fold"] != fold).to_numpy()
+
+
+@dataclass(frozen=True)
+class FoldRows:
+    """Store rows of one fold: its training folds (minus the inner validation), the inner
+    validation that selects the checkpoint (and calibrates a threshold), the held-out fold."""
+
+    train: np.ndarray
+    val: np.ndarray
+    held_out: np.ndarray
+
+
+def pool(patches: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
+    """The labelled patches of ``splits`` (the cross-validation pool), with their store row."""
+    rows = patches.reset_index(drop=True)
+    chosen = rows["split"].isin(list(splits)) & rows["labelled"].astype(bool)
+    out = rows[chosen].copy()
+    out["store_row"] = np.flatnonzero(chosen.to_numpy())
+    return out
+
+
+def fold_rows(patches: pd.DataFrame, folds: pd.DataFrame, fold: int, cfg: CVConfig) -> FoldRows:
+    """Rows of ``fold`` from the store's patch table and ``folds.csv``."""
+    merged = pool(patches, cfg.splits).merge(folds, on=["region", "col", "row", "group"])
+    if len(merged) != len(folds):
+        raise InputError(
+            "data/folds.csv", "does not match the store's labelled patches (re-run cv_folds)"
+        )
+    inner = inner_validation(merged, fold, cfg.inner_val_fraction, cfg.bins, cfg.seed)
+    held = (merged["fold"] == fold).to_numpy()
+    rows = merged["store_row"].to_numpy()
+    return FoldRows(np.sort(rows[~held & ~inner]), np.sort(rows[inner]), np.sort(rows[held]))

@@ -1,0 +1,30 @@
+"""DVC stage cv_tables: the cross-validation protocol's table (metrics/cv_table/<model>.json):
+per-fold mIoU and IoU_FG with their mean and sd across folds, and the pooled held-out scores of
+all folds with a block(-and-seed) bootstrap CI."""
+
+from mmls import layout
+from mmls.config import load_params, read_seeds, section
+from mmls.folds import CVConfig
+from mmls.io import atomic_dir, run_stage, write_json
+from mmls.tables import StatisticsConfig, build_cv_tables
+
+
+def main() -> None:
+    params = load_params()
+    cv = section(params, "cv", CVConfig)
+    rows = build_cv_tables(
+        cv.models, cv.folds, read_seeds(params), section(params, "statistics", StatisticsConfig)
+    )
+    with atomic_dir(layout.CV_TABLE) as tmp:
+        for name, row in rows.items():
+            write_json(tmp / f"{name}.json", row)
+    for name, row in rows.items():
+        print(
+            f"cv {name}: mIoU {row['miou_fold_mean']:.4f} +- {row['miou_fold_sd'] or 0:.4f} over "
+            f"{row['n_folds']} folds; pooled {row['miou']:.4f} [{row['miou_ci_lo']:.4f}, "
+            f"{row['miou_ci_hi']:.4f}]"
+        )
+
+
+if __name__ == "__main__":
+    run_stage(main)

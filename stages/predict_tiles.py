@@ -1,0 +1,52 @@
+"""DVC stage predict_tiles: for every unlabelled split of the dataset (released without masks),
+one predicted mask per released tile, uint8 {0, 1} GeoTIFF under the released file name with
+the tile's georeferencing: the form the MMLSv2 challenge takes (mmls/submission.py). Uses the
+`model` under study (its first seed) and its recipe's test-time augmentation and threshold."""
+
+from mmls import layout
+from mmls.config import load_params, read_seeds, section, value
+from mmls.evaluation import EvalConfig, decide, open_predictor
+from mmls.io import atomic_dir, run_stage, write_json
+from mmls.models import model_section
+from mmls.recipe import RecipeConfig
+from mmls.store import DatasetConfig, load_store
+from mmls.submission import write_tile_masks
+
+
+def main() -> None:
+    params = load_params()
+    model, seed = value(params, "model", str), read_seeds(params)[0]
+    cfg = section(params, "eval", EvalConfig)
+    tiles = section(params, "dataset", DatasetConfig).tiles
+    store = load_store(layout.STORE)
+    predictor = open_predictor(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME, cfg)
+    recipe = model_section(params, model, "recipe", RecipeConfig)
+    decision = decide(recipe, predictor, store, store.labelled_rows("val", "data/store"), cfg)
+    unlabelled = sorted(set(store.patches.loc[~store.patches["labelled"], "split"]))
+    counts = {}
+    with atomic_dir(layout.TILE_PREDICTIONS) as tmp:
+        for split in unlabelled:
+            (tmp / split).mkdir()
+            written = write_tile_masks(
+                predictor, store, store.rows(split), tiles, tmp / split, cfg.batch_size, decision
+            )
+            counts[split] = {"n_tiles": len(written), "fg_pixels": int(written["fg_pixels"].sum())}
+        (tmp / "README.txt").write_text(
+            f"Predicted masks of {model} (seed {seed}) for the unlabelled splits "
+            f"{unlabelled or 'none: every split of this dataset has masks'}; one uint8 GeoTIFF "
+            "per released tile, under its released name.\n"
+        )
+    write_json(
+        layout.TILE_PREDICTIONS_METRICS,
+        {
+            "model": model,
+            "seed": seed,
+            **{f"{s}_{k}": v for s, c in counts.items() for k, v in c.items()},
+            "n_splits": len(counts),
+        },
+    )
+    print(f"predict_tiles: {counts or 'no unlabelled split'} -> {layout.TILE_PREDICTIONS}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
