@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,18 +28,54 @@ from mmls.splitting import allocate_counts, quantile_strata
 FOLD_COLUMNS: tuple[str, ...] = ("region", "col", "row", "group", "fold")
 
 
+class Variant(Section):
+    """A cross-validated recipe: a ``models`` entry plus overrides of its architecture (e.g.
+    another encoder) and of the ``train`` / ``recipe`` sections."""
+
+    model: str
+    architecture: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None
+    recipe: dict[str, Any] | None = None
+
+
+class Rescored(Section):
+    """A variant's fold checkpoints scored with other test-time decisions, no training (in
+    ``ensembles``: the mean probability of every seed's checkpoint of a fold)."""
+
+    of: str
+    tta: bool
+    threshold: float | Literal["calibrate"]
+
+
 class CVConfig(Section):
     """The ``cv`` params section."""
 
     splits: list[str]  # the labelled splits pooled for cross-validation (MMLSv2: train + val)
     k: int  # folds (challenge teams: 5)
     folds: list[int]  # the folds to run (0 .. k-1); a DVC matrix needs the list
-    models: list[str]  # entries of `models` cross-validated
     bins: int  # quantile strata of the group foreground ratio
     inner_val_fraction: float  # share of the training folds' groups that selects the checkpoint
     seed: int
+    baseline: str  # the variant every other one is compared with (paired CIs)
+    variants: dict[str, Variant]  # recipes trained on every fold
+    rescored: dict[str, Rescored]  # other decisions on a variant's checkpoints
+    ensembles: dict[str, Rescored]  # seed ensembles of a variant, one per fold
 
     def check(self) -> None:
+        names = [*self.variants, *self.rescored, *self.ensembles]
+        if len(set(names)) != len(names):
+            raise ParamError("variants", "variants, rescored and ensembles share a name")
+        if self.baseline not in self.variants:
+            raise ParamError("baseline", f"{self.baseline!r} is not a variant")
+        for kind in ("rescored", "ensembles"):
+            for name, r in getattr(self, kind).items():
+                if r.of not in self.variants:
+                    raise ParamError(f"{kind}.{name}.of", f"{r.of!r} is not a variant")
+
+    @property
+    def scored(self) -> list[str]:
+        """Every row of the CV table, in params order."""
+        return [*self.variants, *self.rescored, *self.ensembles]
         if self.k < 2:
             raise ParamError("k", "must be >= 2")
         if not self.folds or not set(self.folds) <= set(range(self.k)):

@@ -69,6 +69,7 @@ RESUME = Path(".resume")
 
 CHECKPOINT_NAME = "best.pt"
 HELD_OUT = "heldout"  # file stem of a CV fold's held-out scores
+ENSEMBLE = "ensemble"  # the seed folder name of a seed ensemble's results
 PATCHES_SUFFIX = ".patches.csv"
 MASKS_SUFFIX = ".npz"
 
@@ -138,6 +139,15 @@ def cv_metrics(model: str, fold: int, seed: int) -> Path:
 def cv_predictions_dir(model: str, fold: int, seed: int) -> Path:
     """``heldout.patches.csv`` / ``heldout.npz`` of one fold training."""
     return PREDICTIONS / "cv" / model / f"fold{int(fold)}" / seed_dir(seed)
+
+
+def cv_ensemble_metrics(name: str, fold: int) -> Path:
+    """The held-out fold's scores of a seed ensemble (one per fold)."""
+    return METRICS / "cv" / name / f"fold{int(fold)}" / f"{ENSEMBLE}.json"
+
+
+def cv_ensemble_predictions_dir(name: str, fold: int) -> Path:
+    return PREDICTIONS / "cv" / name / f"fold{int(fold)}" / ENSEMBLE
 
 
 def cv_run_name(model: str, fold: int, seed: int) -> str:

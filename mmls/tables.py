@@ -266,11 +266,7 @@ def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, A
         for k, v in enumerate(fold_values):
             row[f"{key}_fold{k}"] = float(v)
     seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
-    pooled = [
-        pd.concat([rep.tables[rep.seeds.index(s)] for rep in per_fold], ignore_index=True)
-        for s in seeds
-    ]
-    blocks, n_patches = aligned_block_counts(pooled)
+    blocks, n_patches = aligned_block_counts(pooled_tables(per_fold))
     for key in SCORE_KEYS:
         row[key] = float(np.mean([scores_array(b.sum(axis=0))[key] for b in blocks]))
     for metric in CI_METRICS:
@@ -293,22 +289,74 @@ def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, A
     return row
 
 
-def build_cv_tables(
-    models: Sequence[str], folds: Sequence[int], seeds: Sequence[int], cfg: StatisticsConfig
-) -> dict[str, dict[str, Any]]:
-    """``metrics/cv_table/<model>.json`` rows for every model whose folds all have results."""
-    rows = {}
-    for m in models:
-        per_fold = []
-        for f in folds:
-            metrics = [layout.cv_metrics(m, f, s) for s in seeds]
-            patches = [
-                layout.cv_predictions_dir(m, f, s) / f"{layout.HELD_OUT}{layout.PATCHES_SUFFIX}"
-                for s in seeds
-            ]
+def _fold_replicates(
+    name: str, folds: Sequence[int], seeds: Sequence[int], ensemble: bool
+) -> list[Replicates] | None:
+    """Per fold, the replicates of one CV row (None unless every fold has results)."""
+    per_fold = []
+    for f in folds:
+        if ensemble:
+            metrics = [layout.cv_ensemble_metrics(name, f)]
+            patches = [layout.cv_ensemble_predictions_dir(name, f) / HELD_OUT_PATCHES]
+            rep = read_replicates(metrics, patches, [0])
+        else:
+            metrics = [layout.cv_metrics(name, f, s) for s in seeds]
+            patches = [layout.cv_predictions_dir(name, f, s) / HELD_OUT_PATCHES for s in seeds]
             rep = read_replicates(metrics, patches, seeds)
-            if rep is not None:
-                per_fold.append(rep)
-        if len(per_fold) == len(folds) and per_fold:
-            rows[m] = cv_row(per_fold, cfg)
+        if rep is None:
+            return None
+        per_fold.append(rep)
+    return per_fold
+
+
+HELD_OUT_PATCHES = f"{layout.HELD_OUT}{layout.PATCHES_SUFFIX}"
+
+
+def pooled_tables(per_fold: Sequence[Replicates]) -> list[pd.DataFrame]:
+    """Per seed, the per-patch counts of all folds' held-out patches."""
+    seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
+    pooled = [
+        pd.concat([rep.tables[rep.seeds.index(s)] for rep in per_fold], ignore_index=True)
+        for s in seeds
+    ]
+    return pooled
+
+
+def build_cv_tables(
+    names: Sequence[str],
+    ensembles: Sequence[str],
+    folds: Sequence[int],
+    seeds: Sequence[int],
+    baseline: str,
+    cfg: StatisticsConfig,
+) -> dict[str, dict[str, Any]]:
+    """``metrics/cv_table/<name>.json`` for every CV row whose folds all have results, with the
+    paired difference to ``baseline`` (same held-out patches: blocks paired, seeds drawn
+    independently)."""
+    per = {n: _fold_replicates(n, folds, seeds, n in ensembles) for n in [*names, *ensembles]}
+    rows = {n: cv_row(reps, cfg) for n, reps in per.items() if reps is not None}
+    base = per.get(baseline)
+    if base is None:
+        return rows
+    base_tables = pooled_tables(base)
+    for n, reps in per.items():
+        if reps is None or n == baseline:
+            continue
+        tables = pooled_tables(reps)
+        blocks, _ = aligned_block_counts([*tables, *base_tables])
+        mine, theirs = blocks[: len(tables)], blocks[len(tables) :]
+        for metric in CI_METRICS:
+            iv = bootstrap_diff_ci(
+                mine,
+                theirs,
+                metric,
+                paired=True,
+                n_resamples=cfg.n_resamples,
+                seed=cfg.seed,
+                level=cfg.ci_level,
+            )
+            rows[n][f"{metric}_minus_{baseline}"] = iv.estimate
+            rows[n][f"{metric}_minus_{baseline}_ci_lo"] = iv.lo
+            rows[n][f"{metric}_minus_{baseline}_ci_hi"] = iv.hi
+        rows[n]["beats_baseline"] = bool(rows[n][f"miou_minus_{baseline}_ci_lo"] > 0)
     return rows

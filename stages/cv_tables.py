@@ -13,7 +13,12 @@ def main() -> None:
     params = load_params()
     cv = section(params, "cv", CVConfig)
     rows = build_cv_tables(
-        cv.models, cv.folds, read_seeds(params), section(params, "statistics", StatisticsConfig)
+        [*cv.variants, *cv.rescored],
+        list(cv.ensembles),
+        cv.folds,
+        read_seeds(params),
+        cv.baseline,
+        section(params, "statistics", StatisticsConfig),
     )
     with atomic_dir(layout.CV_TABLE) as tmp:
         for name, row in rows.items():

@@ -1,0 +1,173 @@
+"""Spatial block cross-validation: folds, inner validation, variants, ensembles, the CV table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmls import layout
+from mmls.ensemble import MeanProbability
+from mmls.errors import InputError
+from mmls.folds import CVConfig, assign_folds, fold_rows, inner_validation, pool
+from mmls.io import write_json
+from mmls.metrics import Confusion, metrics_record, patch_counts
+from mmls.patch_files import patch_table, write_patch_table
+from mmls.splitting import overlap_groups
+from mmls.tables import StatisticsConfig, build_cv_tables
+from mmls.variants import variant_recipe, variant_run
+from tests.configs import REAL_PARAMS, config
+
+S = 16
+
+
+def patches(cols: int, rows: int, seed: int, terminal: bool = True) -> pd.DataFrame:
+    """A labelled grid (last column a terminal origin) with groups as the store has them."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for c in range(cols):
+        x = c * S if not (terminal and c == cols - 1) else (cols - 1) * S - 5
+        for r in range(rows):
+            recs.append(
+                {
+                    "region": "base",
+                    "col": c,
+                    "row": r,
+                    "x_off": x,
+                    "y_off": r * S,
+                    "block_col": c // 2,
+                    "block_row": r // 2,
+                    "fg_ratio": rng.random(),
+                    "split": "train" if rng.random() < 0.8 else "val",
+                    "labelled": True,
+                }
+            )
+    table = pd.DataFrame(recs)
+    table["group"] = overlap_groups(table, S)
+    return table
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cols=st.integers(4, 12), rows=st.integers(2, 8), k=st.integers(2, 5), seed=st.integers(0, 99)
+)
+def test_folds_partition_groups_and_keep_overlaps_together(cols, rows, k, seed) -> None:
+    table = patches(cols, rows, seed)
+    if table["group"].nunique() < k:
+        with pytest.raises(InputError):
+            assign_folds(table, k, 3, seed)
+        return
+    folds = assign_folds(table, k, 3, seed)
+    assert len(folds) == len(table) and set(folds["fold"]) <= set(range(k))
+    assert (folds.groupby("group")["fold"].nunique() == 1).all()  # a group is never split
+    sizes = folds.groupby("fold")["group"].nunique()
+    assert len(sizes) == k and sizes.max() - sizes.min() <= 3  # 3 strata, within one each
+    assert folds.equals(assign_folds(table, k, 3, seed))  # deterministic
+    merged = table.merge(folds)
+    for f in range(k):
+        inner = inner_validation(merged, f, 0.2, 3, seed)
+        assert not (inner & (merged["fold"] == f).to_numpy()).any()
+        in_groups = set(merged.loc[inner, "group"])
+        assert merged.loc[merged["group"].isin(in_groups)].index.isin(np.flatnonzero(inner)).all()
+
+
+def test_fold_rows_are_disjoint_and_cover_the_pool() -> None:
+    table = patches(10, 6, 3)
+    table.loc[table.index[:4], ["split", "labelled"]] = ["test", False]  # unlabelled: not pooled
+    cfg = config("cv", CVConfig)
+    pooled = pool(table, cfg.splits)
+    folds = assign_folds(pooled, cfg.k, cfg.bins, cfg.seed)
+    seen = []
+    for f in range(cfg.k):
+        r = fold_rows(table, folds, f, cfg)
+        assert not set(r.train) & set(r.val) and not set(r.train) & set(r.held_out)
+        assert not set(r.val) & set(r.held_out) and len(r.val) > 0
+        assert set(r.train) | set(r.val) | set(r.held_out) == set(pooled["store_row"])
+        seen += list(r.held_out)
+    assert sorted(seen) == sorted(pooled["store_row"])  # every pooled patch held out once
+
+
+def test_variants_apply_their_overrides_on_the_model_entry() -> None:
+    params = {
+        **REAL_PARAMS,
+        "cv": {
+            **REAL_PARAMS["cv"],
+            "variants": {
+                **REAL_PARAMS["cv"]["variants"],
+                "x": {
+                    "model": "unet_paper",
+                    "architecture": {"encoder_name": "resnet18"},
+                    "train": {"epochs": 3},
+                    "recipe": {"loss": "ce_dice"},
+                },
+            },
+        },
+    }
+    run = variant_run(params, "x", REAL_PARAMS["seeds"][0])
+    assert run.model_cfg["encoder_name"] == "resnet18" and run.model_cfg["arch"] == "Unet"
+    assert run.cfg.epochs == 3 and run.cfg.batch_size == 128  # unet_paper's own override kept
+    assert run.recipe.loss == "ce_dice"
+    tta = variant_recipe(REAL_PARAMS, "unet_tta")
+    assert tta.tta and tta.loss == variant_recipe(REAL_PARAMS, "unet").loss
+    with pytest.raises(InputError, match="cv.variants"):
+        variant_run(REAL_PARAMS, "nope", REAL_PARAMS["seeds"][0])
+    with pytest.raises(InputError, match="params.yaml:cv.rescored.bad.of"):
+        config("cv", CVConfig, rescored={"bad": {"of": "nope", "tta": True, "threshold": 0.5}})
+
+
+def test_mean_probability_ensemble_averages_probabilities() -> None:
+    a, b = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 2, 1)
+    x = torch.randn(2, 3, 4, 4)
+    mean = (torch.softmax(a(x), 1) + torch.softmax(b(x), 1)) / 2
+    out = MeanProbability([a, b])(x)
+    assert torch.allclose(torch.softmax(out, 1), mean, atol=1e-6)
+    assert torch.equal(out.argmax(1), mean.argmax(1))
+
+
+def _write_fold(
+    name: str, fold: int, seed: int | None, truth: np.ndarray, flip: float, rows: pd.DataFrame, rng
+) -> None:
+    pred = np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
+    counts = patch_counts(pred, truth)
+    rec = metrics_record(Confusion.of(counts), len(rows), 0.01, "cpu", 0.1)
+    if seed is None:
+        write_json(layout.cv_ensemble_metrics(name, fold), rec)
+        out = layout.cv_ensemble_predictions_dir(name, fold)
+    else:
+        write_json(layout.cv_metrics(name, fold, seed), rec)
+        out = layout.cv_predictions_dir(name, fold, seed)
+    write_patch_table(out / f"{layout.HELD_OUT}{layout.PATCHES_SUFFIX}", patch_table(rows, counts))
+
+
+def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
+    table = patches(12, 8, 1, terminal=False)
+    folds = assign_folds(table, 3, 2, 0)
+    rng = np.random.default_rng(0)
+    truth = {i: (rng.random((S, S)) < 0.4).astype(np.uint8) for i in table.index}
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        for f in range(3):
+            rows = table[(folds["fold"] == f).to_numpy()]
+            t = np.stack([truth[i] for i in rows.index])
+            for seed in (1, 2):
+                _write_fold("base", f, seed, t, 0.30, rows, rng)
+                _write_fold("good", f, seed, t, 0.05, rows, rng)
+            _write_fold("ens", f, None, t, 0.04, rows, rng)
+        cfg = config("statistics", StatisticsConfig, n_resamples=300)
+        out = build_cv_tables(["base", "good", "missing"], ["ens"], [0, 1, 2], [1, 2], "base", cfg)
+    finally:
+        os.chdir(cwd)
+    assert set(out) == {"base", "good", "ens"}  # "missing" has no results: no row
+    good = out["good"]
+    assert good["n_folds"] == 3 and good["n_seeds"] == 2 and good["miou_fold_sd"] is not None
+    assert good["miou_ci_lo"] <= good["miou"] <= good["miou_ci_hi"]
+    assert good["miou_minus_base_ci_lo"] > 0 and good["beats_baseline"]
+    assert out["ens"]["n_seeds"] == 1 and out["ens"]["beats_baseline"]
+    assert "miou_minus_base" not in out["base"]
