@@ -1,23 +1,25 @@
-"""Memory and throughput of whole-scene prediction (mmls/predict.py) on a small and a large scene.
+"""Whole-scene prediction on the engines of mmls/scene_engine.py: throughput and memory.
 
-Not a test: generates synthetic 7-band float32 composites (written strip by strip, so the
-generator itself never holds a scene), then maps each in a fresh subprocess with a tiny stand-in
-model (a fixed 1x1 convolution: the U-Net on CPU would measure torch, not the streaming) and
-reports per scene: size, wall time, throughput (Mpx/s of the scene) and peak RSS. Bounded memory
-shows as a peak RSS that does not grow with the scene's area: the default scenes are a small one,
-a wide one (same width as the large one, 1/8 of its area) and a large one (7.5 GB of input).
+Not a test. Generates synthetic 7-band float32 composites (written strip by strip, so the
+generator never holds a scene) and maps each in a fresh subprocess, reporting wall time, scene
+throughput (Mpx/s) and peak RSS of the calling process and of the busiest worker process
+(``RUSAGE_CHILDREN``: the maximum over the worker processes).
 
-    .venv/bin/python benchmarks/bench_predict.py     # 2048x2048, 16384x2048, 16384x16384 px
-    .venv/bin/python benchmarks/bench_predict.py --scenes 1024x1024,4096x4096 --keep
+    python -m benchmarks.bench_predict throughput [--scene 2048x2048] [--model unet]
+        1 worker x 1 thread against 2 workers x 1 thread (Dask processes), and the default
+        single process with 1 and with 2 threads, in one run, interleaved twice.
+    python -m benchmarks.bench_predict memory [--scenes 1GB,8GB] [--model standin]
+        2 workers x 1 thread on a 1 GB and an 8 GB composite: peak RSS per worker.
 
-The composites are uncompressed tiled GeoTIFFs under --workdir (default
-/tmp/mmls_bench_predict), removed afterwards unless --keep. About 3 minutes on 2 CPU cores.
+Models: ``unet`` (U-Net resnet34, random weights: the model the pipeline trains) or
+``standin`` (a one-level PSPNet: cheap, so the large scene measures the engine, not torch).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -31,15 +33,26 @@ from affine import Affine
 from rasterio.crs import CRS
 
 ROOT = Path(__file__).resolve().parents[1]
-
 CRS_MARS = CRS.from_proj4(
     "+proj=eqc +lat_ts=0 +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +R=3396190 +units=m +no_defs"
 )
 NODATA = -9999.0
+BANDS = ["red", "green", "blue", "dem", "slope", "thermal_inertia", "grayscale"]
+MODELS = {
+    "unet": {"arch": "Unet", "encoder_name": "resnet34", "encoder_weights": None},
+    "standin": {
+        "arch": "PSPNet",
+        "encoder_name": "resnet18",
+        "encoder_weights": None,
+        "encoder_depth": 1,
+        "psp_out_channels": 16,
+        "upsampling": 2,
+    },
+}
 
 
 def make_composite(path: Path, width: int, height: int, strip: int = 256) -> None:
-    """Smooth 7-band fields (blobs after thresholding) with a nodata band on the left edge."""
+    """Smooth 7-band fields with a nodata band on the left edge."""
     profile = {
         "driver": "GTiff",
         "width": width,
@@ -47,9 +60,9 @@ def make_composite(path: Path, width: int, height: int, strip: int = 256) -> Non
         "count": 7,
         "dtype": "float32",
         "crs": CRS_MARS,
-        "transform": Affine(100.0, 0, -4e6, 0, -100.0, 0.0),
         "nodata": NODATA,
         "tiled": True,
+        "transform": Affine(100.0, 0, -4e6, 0, -100.0, 0.0),
         "blockxsize": 256,
         "blockysize": 256,
         "BIGTIFF": "YES",
@@ -67,90 +80,156 @@ def make_composite(path: Path, width: int, height: int, strip: int = 256) -> Non
             dst.write(block, window=rasterio.windows.Window(0, r0, width, h))
 
 
-def child(composite: str, out_dir: str) -> None:
-    """Map one composite with the stand-in model; print one JSON line of measurements."""
+def make_checkpoint(path: Path, model: str) -> None:
     import torch
 
-    from mmls.bands import BAND_NAMES
+    from mmls.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = MODELS[model]
+    meta = {
+        "model_name": model,
+        "model_config": cfg,
+        "bands": BANDS,
+        "tile_size": 128,
+        "normalization": {"mean": [0.5] * 7, "std": [0.3] * 7, "nodata": NODATA},
+    }
+    save_checkpoint(path, build_model(model, cfg, 7), meta)
+
+
+def child(
+    composite: str, checkpoint: str, out_dir: str, scheduler: str, workers: int, threads: int
+) -> None:
+    """Map one composite; print one JSON line of measurements."""
+    import torch
+
     from mmls.config import load_params, parse
     from mmls.predict import PredictConfig, predict_scene
     from mmls.predictor import Predictor
+    from mmls.scene_engine import row_source
 
-    torch.set_num_threads(1)
-    model = torch.nn.Conv2d(7, 2, 1)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.bias.zero_()
-        model.weight[1, 0] = 8.0
-        model.bias[1] = -4.0  # landslide where band 0 > 0.5
-    model.eval()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    section = {
+        **load_params(ROOT / "params.yaml")["predict"],
+        "overlap_px": 32,
+        "batch_size": 16,
+        "threads": threads,
+        "scheduler": scheduler,
+        "workers": workers,
+        "chunk_window_rows": 2,
+    }
+    cfg = parse(section, PredictConfig, "predict")
+    torch.set_num_threads(threads)
+    predictor = Predictor.load(checkpoint, torch.device("cpu"))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    cpu = torch.device("cpu")
-    predictor = Predictor(model, BAND_NAMES, [0.0] * 7, [1.0] * 7, None, cpu, False, 128, {}, "")
-    section = {**load_params(ROOT / "params.yaml")["predict"], "overlap_px": 32, "batch_size": 16}
     res = predict_scene(
         predictor,
         composite,
         out_dir,
         band_idx=range(7),
-        cfg=parse(section, PredictConfig, "predict"),
+        cfg=cfg,
         progress=False,
+        rows=row_source(checkpoint, "cpu", cfg),
     )
-    rec = res.record()
-    rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rec["rss_after_imports_mb"] = rss_before
+    rec = {k: res.record()[k] for k in ("seconds", "mpx_per_s", "n_windows", "n_polygons")}
+    rec["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rec["worker_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(rec))
 
 
-def measure(composite: Path, out_dir: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(composite), str(out_dir)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def measure(
+    composite: Path, checkpoint: Path, out: Path, scheduler: str, workers: int, threads: int
+) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_predict",
+        "--child",
+        str(composite),
+        str(checkpoint),
+        str(out),
+        scheduler,
+        str(workers),
+        str(threads),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if proc.returncode:
-        raise SystemExit(f"child failed:\n{proc.stderr}")
-    rec = json.loads(proc.stdout.strip().splitlines()[-1])
-    rec["wall_s_with_startup"] = round(time.perf_counter() - t0, 2)
-    return rec
+        raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def line(label: str, rec: dict) -> str:
+    return (
+        f"{label}: {rec['seconds']:.1f} s, {rec['mpx_per_s']:.3f} Mpx/s, peak RSS "
+        f"{rec['peak_rss_mib']:.0f} MiB (busiest worker {rec['worker_peak_rss_mib']:.0f} MiB)"
+    )
+
+
+def throughput(work: Path, scene: str, model: str, rounds: int) -> None:
+    w, h = (int(v) for v in scene.split("x"))
+    comp, ckpt = work / "scene.tif", work / "model.pt"
+    make_composite(comp, w, h)
+    make_checkpoint(ckpt, model)
+    configs = [("processes", 1, 1), ("processes", 2, 1), ("single", 1, 1), ("single", 1, 2)]
+    results: dict[tuple, list[float]] = {c: [] for c in configs}
+    for r in range(rounds):
+        for c in configs:
+            rec = measure(comp, ckpt, work / "out", *c)
+            results[c].append(rec["mpx_per_s"])
+            print(
+                f"round {r} {c[0]} {c[1]} worker(s) x {c[2]} thread(s): " + line("", rec),
+                flush=True,
+            )
+    best = {c: max(v) for c, v in results.items()}
+    ratio = best[("processes", 2, 1)] / best[("processes", 1, 1)]
+    print(f"{model} on {scene}: 2 workers x 1 thread / 1 worker x 1 thread = {ratio:.2f}x")
+    threads = best[("single", 1, 2)] / best[("single", 1, 1)]
+    print(f"single process, 2 threads / 1 thread = {threads:.2f}x")
+
+
+def memory(work: Path, scenes: str, model: str) -> None:
+    ckpt = work / "model.pt"
+    make_checkpoint(ckpt, model)
+    for size in scenes.split(","):
+        gb = float(size.rstrip("GB"))
+        w = 16384
+        h = int(gb * 1e9 / (7 * 4 * w))
+        comp = work / "scene.tif"
+        t0 = time.perf_counter()
+        make_composite(comp, w, h)
+        rec = measure(comp, ckpt, work / "out", "processes", 2, 1)
+        print(
+            line(
+                f"{w}x{h} px ({gb:.0f} GB, made in {time.perf_counter() - t0:.0f} s), 2 workers "
+                "x 1 thread",
+                rec,
+            ),
+            flush=True,
+        )
+        comp.unlink()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--scenes", default="2048x2048,16384x2048,16384x16384", help="WxH,WxH,... in pixels"
-    )
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mmls_bench_predict"))
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--child", nargs=2, metavar=("COMPOSITE", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(*sys.argv[2:6], int(sys.argv[6]), int(sys.argv[7]))
         return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["throughput", "memory"])
+    parser.add_argument("--scene", default="2048x2048")
+    parser.add_argument("--scenes", default="1GB,8GB")
+    parser.add_argument("--model", choices=sorted(MODELS))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mmls_bench_predict"))
+    args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    scenes = [tuple(int(v) for v in s.split("x")) for s in args.scenes.split(",")]
-    rows = []
     try:
-        for k, (width, height) in enumerate(scenes):
-            comp = args.workdir / f"scene{k}.tif"
-            t0 = time.perf_counter()
-            make_composite(comp, width, height)
-            gen_s = time.perf_counter() - t0
-            rec = measure(comp, args.workdir / f"scene{k}_out")
-            if not args.keep:
-                comp.unlink()  # free the disk before the next scene
-            size_gb = width * height * 7 * 4 / 1e9
-            rows.append(rec)
-            print(
-                f"{width}x{height} px ({size_gb:.2f} GB input, generated in {gen_s:.0f} s): "
-                f"{rec['seconds']:.1f} s, {rec['mpx_per_s']:.2f} Mpx/s, "
-                f"peak RSS {rec['peak_rss_mb']:.0f} MB (after imports "
-                f"{rec['rss_after_imports_mb']:.0f} MB), {rec['n_windows']} windows, "
-                f"{rec['n_polygons']} polygons",
-                flush=True,
-            )
+        if args.what == "throughput":
+            throughput(args.workdir, args.scene, args.model or "unet", args.rounds)
+        else:
+            memory(args.workdir, args.scenes, args.model or "standin")
     finally:
-        if not args.keep:
-            shutil.rmtree(args.workdir, ignore_errors=True)
+        shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

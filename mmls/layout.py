@@ -62,7 +62,8 @@ SCENE_PREDICTIONS = PREDICTIONS / "scene"
 #: One predicted mask per released tile of each unlabelled split, under the released name.
 TILE_PREDICTIONS = PREDICTIONS / "tiles"
 REPORTS = Path("reports")
-REFERENCE = Path("reference/mmlsv2_tables.json")
+#: The paper's tables: a file of the repository, whichever pipeline folder runs.
+REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "mmlsv2_tables.json"
 #: Resumable training state: scratch outside every DVC output (git- and dvc-ignored), so that
 #: stages keep DVC's run-cache and a killed run continues where it stopped.
 RESUME = Path(".resume")

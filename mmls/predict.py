@@ -70,7 +70,7 @@ count). Without an inventory (a new region) the map is written and not scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -120,10 +120,17 @@ class PredictConfig(Section):
     match_min_overlap_px: int  # object match: >= this many shared pixels ...
     match_min_iou: float  # ... and pixel IoU >= this
     device: str  # auto = cuda when available, else cpu
-    threads: int | None  # torch.set_num_threads; null = torch default
+    threads: int | None  # torch.set_num_threads (of every worker); null = torch default
+    # Engine (mmls/scene_engine.py): single | threads | processes | distributed (address from
+    # $DASK_SCHEDULER_ADDRESS); workers and window rows per task for the Dask ones.
+    scheduler: Literal["single", "threads", "processes", "distributed"]
+    workers: int
+    chunk_window_rows: int
 
     def check(self) -> None:
         self.validate()
+        if self.workers < 1 or self.chunk_window_rows < 1:
+            raise ParamError("workers", "workers and chunk_window_rows must be >= 1")
 
     def validate(self, size: int = 128) -> None:
         if not 0 <= self.overlap_px < size:
@@ -548,6 +555,116 @@ def _output_profile(grid: Grid, dtype: str, nodata: float) -> dict[str, Any]:
     return profile
 
 
+@dataclass(frozen=True)
+class RowPlan:
+    """The windows of a region: origins along x and y, window size, blending weights."""
+
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+    xs: tuple[int, ...]
+    ys: tuple[int, ...]
+    size: int
+    overlap: int
+
+    @classmethod
+    def of(cls, region: Window, size: int, overlap: int) -> RowPlan:
+        w, h = int(region.width), int(region.height)
+        xs, ys = window_origins(w, size, overlap), window_origins(h, size, overlap)
+        return cls(
+            int(region.col_off), int(region.row_off), w, h, tuple(xs), tuple(ys), size, overlap
+        )
+
+    def halo(self, a: int) -> int:
+        """The first window row whose windows reach the first pixel row of window row ``a``:
+        recomputing from there reproduces exactly what row ``a`` inherits from above."""
+        h = a
+        while h > 0 and self.ys[h - 1] + self.size > self.ys[a]:
+            h -= 1
+        return h
+
+
+@dataclass
+class Rows:
+    """Blended probability (nodata outside valid pixels) and validity of consecutive pixel
+    rows of the region, and the windows run / skipped to get them."""
+
+    prob: np.ndarray
+    valid: np.ndarray
+    n_windows: int = 0
+    n_skipped: int = 0
+
+
+def blended_rows(
+    predictor: Predictor,
+    src: rasterio.io.DatasetReader,
+    bands: Sequence[int],
+    plan: RowPlan,
+    batch_size: int,
+    a: int,
+    b: int,
+) -> Iterator[Rows]:
+    """Window rows ``a .. b-1`` of ``plan``, one :class:`Rows` (its finished pixel rows) each.
+
+    Window rows from :meth:`RowPlan.halo` on are computed first, not yielded, so that every
+    yielded pixel is the same sum, in the same order, as in one pass over the whole region:
+    any split of the rows into chunks gives a bitwise identical map (with the same thread count).
+    """
+    size, width = plan.size, plan.width
+    standardize = predictor.standardizer(src.nodata)
+    weights = blend_weights(size, plan.overlap)
+    carry_p = carry_w = None
+    for i in range(plan.halo(a), b):
+        y = plan.ys[i]
+        acc_p = np.zeros((size, width), np.float32)
+        acc_w = np.zeros((size, width), np.float32)
+        valid = np.zeros((size, width), bool)
+        if carry_p is not None and carry_w is not None:
+            acc_p[: len(carry_p)] = carry_p
+            acc_w[: len(carry_w)] = carry_w
+        n_windows = n_skipped = 0
+        for j0 in range(0, len(plan.xs), batch_size):
+            batch_x = plan.xs[j0 : j0 + batch_size]
+            x0, x1 = batch_x[0], batch_x[-1] + size
+            raw = src.read(
+                list(bands),
+                window=Window(plan.col_off + x0, plan.row_off + y, x1 - x0, size),
+                out_dtype="float32",
+            )
+            data, bad = standardize(raw)
+            ok = ~bad.any(axis=0)
+            valid[:, x0:x1] = ok
+            todo = [x for x in batch_x if ok[:, x - x0 : x - x0 + size].any()]
+            n_windows += len(batch_x)
+            n_skipped += len(batch_x) - len(todo)
+            if todo:
+                stack = np.stack([data[:, :, x - x0 : x - x0 + size] for x in todo])
+                prob = predictor.probabilities(stack)
+                for k, x in enumerate(todo):
+                    acc_p[:, x : x + size] += prob[k] * weights
+                    acc_w[:, x : x + size] += weights
+        nxt = plan.ys[i + 1] if i + 1 < len(plan.ys) else plan.height
+        done = nxt - y
+        if i >= a:
+            ok_rows = valid[:done]
+            if (acc_w[:done][ok_rows] <= 0).any():  # cannot happen: see the module docstring
+                raise AssertionError("a valid pixel is covered by no window")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                blended = np.where(ok_rows, acc_p[:done] / acc_w[:done], np.float32(PROB_NODATA))
+            yield Rows(blended.astype(np.float32), ok_rows, n_windows, n_skipped)
+        carry_p, carry_w = acc_p[done:].copy(), acc_w[done:].copy()
+
+
+#: A source of the region's rows in order: (predictor, open composite, bands, plan, cfg) -> Rows.
+RowSource = Callable[..., Iterator[Rows]]
+
+
+def local_rows(predictor, src, bands, plan: RowPlan, cfg: PredictConfig) -> Iterator[Rows]:
+    """Every window row in this process (the default engine)."""
+    return blended_rows(predictor, src, bands, plan, cfg.batch_size, 0, len(plan.ys))
+
+
 def predict_scene(
     predictor: Predictor,
     composite_path: PathLike,
@@ -560,6 +677,7 @@ def predict_scene(
     landslide_class: int = 1,
     chunk_rows: int = BLOCK,
     progress: bool = True,
+    rows: RowSource = local_rows,
 ) -> SceneResult:
     """Map ``region`` (default: the whole composite) with ``predictor``; write the three outputs.
 
@@ -567,8 +685,9 @@ def predict_scene(
     with the checkpoint's training statistics. Writes ``probability.tif``, ``mask.tif`` and
     ``landslides.gpkg`` into ``out_dir`` (which must exist) and, when ``truth_path`` (an
     inventory class raster on the composite grid: ``landslide_class`` = landslide, its nodata =
-    unmapped, not scored) is given, scores the map against it where it is mapped.
-    ``chunk_rows`` (multiple of 256 for block-aligned writes) is exposed for tests only.
+    unmapped, not scored) is given, scores the map against it where it is mapped. ``rows``
+    computes the blended rows (this process by default; mmls/scene_engine.py spreads them over
+    Dask workers). ``chunk_rows`` (multiple of 256 for block-aligned writes) is for tests only.
     """
     size = predictor.tile_size
     cfg.validate(size)
@@ -584,21 +703,17 @@ def predict_scene(
             raise InputError(
                 composite_path, f"has {src.count} bands, model needs band {max(bands)}"
             )
-        standardize = predictor.standardizer(src.nodata)
         region = region or Window(0, 0, grid.width, grid.height)
-        W, H = int(region.width), int(region.height)
-        col_off, row_off = int(region.col_off), int(region.row_off)
-        xs = window_origins(W, size, cfg.overlap_px)
-        ys = window_origins(H, size, cfg.overlap_px)
-        if not xs or not ys:
+        plan = RowPlan.of(region, size, cfg.overlap_px)
+        if not plan.xs or not plan.ys:
             raise InputError(
-                composite_path, f"region {W}x{H} px is smaller than one {size}-px window"
+                composite_path,
+                f"region {plan.width}x{plan.height} px is smaller than one {size}-px window",
             )
         if truth_path is not None:
             check_same_grid(grid, composite_path, truth_path)
-        weights = blend_weights(size, cfg.overlap_px)
-        result = SceneResult(region=region, n_pixels=W * H)
-        tracker = ObjectTracker(W)
+        result = SceneResult(region=region, n_pixels=plan.width * plan.height)
+        tracker = ObjectTracker(plan.width)
         truth_ctx = open_raster(truth_path) if truth_path is not None else None
         with (
             rasterio.open(
@@ -622,51 +737,16 @@ def predict_scene(
                     landslide_class,
                 )
                 bar = tqdm(
-                    total=len(xs) * len(ys),
+                    total=len(plan.ys),
                     desc="predict",
-                    unit="win",
+                    unit="row",
                     disable=None if progress else True,
                 )
-                carry_p = carry_w = None
-                for i, y in enumerate(ys):
-                    acc_p = np.zeros((size, W), np.float32)
-                    acc_w = np.zeros((size, W), np.float32)
-                    valid = np.zeros((size, W), bool)
-                    if carry_p is not None and carry_w is not None:
-                        acc_p[: len(carry_p)] = carry_p
-                        acc_w[: len(carry_w)] = carry_w
-                    for j0 in range(0, len(xs), cfg.batch_size):
-                        batch_x = xs[j0 : j0 + cfg.batch_size]
-                        x0, x1 = batch_x[0], batch_x[-1] + size
-                        raw = src.read(
-                            bands,
-                            window=Window(col_off + x0, row_off + y, x1 - x0, size),
-                            out_dtype="float32",
-                        )
-                        data, bad = standardize(raw)
-                        ok = ~bad.any(axis=0)
-                        valid[:, x0:x1] = ok
-                        todo = [x for x in batch_x if ok[:, x - x0 : x - x0 + size].any()]
-                        result.n_windows += len(batch_x)
-                        result.n_windows_skipped += len(batch_x) - len(todo)
-                        if todo:
-                            stack = np.stack([data[:, :, x - x0 : x - x0 + size] for x in todo])
-                            prob = predictor.probabilities(stack)
-                            for k, x in enumerate(todo):
-                                acc_p[:, x : x + size] += prob[k] * weights
-                                acc_w[:, x : x + size] += weights
-                        bar.update(len(batch_x))
-                    nxt = ys[i + 1] if i + 1 < len(ys) else H
-                    done = nxt - y
-                    ok_rows = valid[:done]
-                    if (acc_w[:done][ok_rows] <= 0).any():  # cannot happen: see docstring
-                        raise AssertionError("a valid pixel is covered by no window")
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        blended = np.where(
-                            ok_rows, acc_p[:done] / acc_w[:done], np.float32(PROB_NODATA)
-                        )
-                    sink.push(blended.astype(np.float32), ok_rows)
-                    carry_p, carry_w = acc_p[done:].copy(), acc_w[done:].copy()
+                for r in rows(predictor, src, bands, plan, cfg):
+                    result.n_windows += r.n_windows
+                    result.n_windows_skipped += r.n_skipped
+                    sink.push(r.prob, r.valid)
+                    bar.update()
                 sink.close()
                 bar.close()
             finally:

@@ -355,9 +355,15 @@ PEER_CV = "0.839 ± 0.010 (challenge 3rd place: random 5-fold CV, ImageNet-pretr
 
 def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -> str:
     first = next(iter(cv.values()))
+    base = first.get("baseline")
     rows = []
     for model, r in cv.items():
         sd = r.get("miou_fold_sd")
+        diff = "baseline" if model == base else "–"
+        if base and f"miou_minus_{base}" in r:
+            d = r[f"miou_minus_{base}"]
+            lo, hi = r[f"miou_minus_{base}_ci_lo"], r[f"miou_minus_{base}_ci_hi"]
+            diff = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" **yes**" if lo > 0 or hi < 0 else "")
         rows.append(
             [
                 names.get(model, model),
@@ -366,16 +372,29 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
                 f"{r['miou_fold_mean']:.3f} ± {sd:.3f}" if sd is not None else "–",
                 f"{r['miou']:.3f} [{r['miou_ci_lo']:.3f}, {r['miou_ci_hi']:.3f}]",
                 f"{r['iou_fg']:.3f} [{r['iou_fg_ci_lo']:.3f}, {r['iou_fg_ci_hi']:.3f}]",
+                diff,
                 f"{r['train_time_h']:.3f}",
+                fmt(r.get("latency_s"), "latency_s"),
             ]
         )
-    headers = ["Method", "folds", "seeds", "mIoU per fold (mean ± sd)", "pooled mIoU [CI]",
-               "pooled IoU_FG [CI]", "training (h, all folds)"]  # fmt: skip
+    headers = [
+        "Recipe",
+        "folds",
+        "seeds",
+        "mIoU per fold (mean ± sd)",
+        "pooled mIoU [CI]",
+        "pooled IoU_FG [CI]",
+        f"Δ mIoU vs {base} [CI], excludes 0",
+        "training (h)",
+        "latency (s)",
+    ]
     return "\n".join(
         [
-            f"Protocol: {first['protocol']}. Peers: {PEER_CV}; a random split shares 2 x 2 "
-            "blocks (and pixels, at terminal origins) between folds, so it is not comparable "
-            "one to one.\n",
+            f"Protocol: {first['protocol']}. Pooled = all held-out folds together; CIs from a "
+            "block bootstrap (and seeds); differences paired over blocks. Peers: "
+            f"{PEER_CV}; their random folds share 2 x 2 blocks (and, at terminal origins, "
+            "pixels) between folds, so the numbers are not comparable one to one. Training time "
+            "sums the folds (mean over seeds); ensembles sum their members.\n",
             markdown_table(headers, rows) + "\n",
         ]
     )

@@ -334,7 +334,7 @@ def build_cv_tables(
     paired difference to ``baseline`` (same held-out patches: blocks paired, seeds drawn
     independently)."""
     per = {n: _fold_replicates(n, folds, seeds, n in ensembles) for n in [*names, *ensembles]}
-    rows = {n: cv_row(reps, cfg) for n, reps in per.items() if reps is not None}
+    rows = {n: {**cv_row(reps, cfg), "baseline": baseline} for n, reps in per.items() if reps}
     base = per.get(baseline)
     if base is None:
         return rows

@@ -12,6 +12,7 @@ from mmls.io import atomic_dir, read_json, run_stage, write_json
 from mmls.predict import PredictConfig, predict_scene, region_window
 from mmls.predictor import Predictor
 from mmls.raster import SceneConfig, check_composite
+from mmls.scene_engine import row_source
 
 
 def main() -> None:
@@ -23,7 +24,8 @@ def main() -> None:
     device = resolve_device(cfg.device, "params.yaml:predict.device")
     bands = read_bands(params)
     grid = check_composite(scene.composite, bands)
-    predictor = Predictor.load(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME, device)
+    checkpoint = layout.model_dir(model, seed) / layout.CHECKPOINT_NAME
+    predictor = Predictor.load(checkpoint, device)
     regions = read_json(layout.REGIONS_JSON) if cfg.region != "all" else None
     window = region_window(regions, cfg.region, grid)
     # Scored against the aligned inventory where it maps anything; a scene without inventory
@@ -39,6 +41,7 @@ def main() -> None:
             region=window,
             truth_path=truth,
             landslide_class=section(params, "binarize", BinarizeConfig).landslide_class,
+            rows=row_source(str(checkpoint), str(device), cfg),
         )
     result.extra.update(
         model=model,
@@ -48,6 +51,8 @@ def main() -> None:
         overlap_px=cfg.overlap_px,
         object_match_rule=cfg.match_rule(),
         device=str(device),
+        scheduler=cfg.scheduler,
+        workers=cfg.workers if cfg.scheduler != "single" else 1,
     )
     record = result.record()
     write_json(layout.PREDICT_METRICS, record)

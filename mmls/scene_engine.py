@@ -1,0 +1,152 @@
+"""Whole-scene prediction on Dask: the window rows of a region, in chunks, across workers.
+
+``predict.scheduler`` picks the engine:
+
+- ``single`` (default while it is the fastest on 2 cores): every row in this process;
+- ``threads`` / ``processes``: Dask's local schedulers with ``predict.workers`` workers (a
+  persistent process pool, so each worker process loads the model once);
+- ``distributed``: a ``dask.distributed`` cluster at ``$DASK_SCHEDULER_ADDRESS`` (an environment
+  variable, so that pointing at another cluster never invalidates the DVC stage); its workers
+  must see the checkpoint and the composite at the same paths.
+
+A task computes ``predict.chunk_window_rows`` consecutive window rows of the region (reading
+its own windows with rasterio, recomputing the window rows above its first one that reach into
+it: :meth:`mmls.predict.RowPlan.halo`), so every pixel is the same sum in the same order as in
+one process: with the same torch thread count per worker the probability map is bitwise
+identical to the single-process one. Tasks run in waves of ``workers`` and their rows are
+written in order by the calling process (mask, polygons and scores stream as before), so memory
+is bounded by ``workers x chunk_window_rows`` window rows, never by the scene.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import dask
+import rasterio
+
+from mmls.device import resolve_device, set_threads
+from mmls.errors import InputError
+from mmls.io import open_raster
+from mmls.predict import PredictConfig, RowPlan, Rows, RowSource, blended_rows, local_rows
+from mmls.predictor import Predictor
+
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+GDAL_CACHE_MB = 256
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to compute some window rows (paths, not objects: picklable)."""
+
+    checkpoint: str
+    device: str
+    threads: int | None
+    composite: str
+    bands: tuple[int, ...]
+    plan: RowPlan
+    batch_size: int
+
+
+_LOADED: dict[tuple[str, str, int | None], Predictor] = {}
+_LOCK = threading.Lock()
+
+
+def _predictor(checkpoint: str, device: str, threads: int | None) -> tuple[Predictor, int]:
+    """The model of a worker, loaded once per process (and shared by its threads), and how many
+    models this process has loaded."""
+    key = (checkpoint, device, threads)
+    with _LOCK:
+        if key not in _LOADED:
+            set_threads(threads)
+            _LOADED[key] = Predictor.load(checkpoint, resolve_device(device))
+        return _LOADED[key], len(_LOADED)
+
+
+@dataclass(frozen=True)
+class Done:
+    """A chunk's rows, and which process computed them after how many model loads."""
+
+    rows: list[Rows]
+    pid: int
+    loads: int
+
+
+def chunk(job: Job, a: int, b: int) -> Done:
+    """Window rows ``a .. b-1`` of the job."""
+    predictor, loads = _predictor(job.checkpoint, job.device, job.threads)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(job.composite) as src:
+        rows = list(blended_rows(predictor, src, job.bands, job.plan, job.batch_size, a, b))
+    return Done(rows, os.getpid(), loads)
+
+
+def chunks(n_rows: int, per_chunk: int) -> list[tuple[int, int]]:
+    return [(a, min(a + per_chunk, n_rows)) for a in range(0, n_rows, per_chunk)]
+
+
+def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] | None = None):
+    """A :data:`mmls.predict.RowSource` that runs the rows on ``cfg.scheduler``; ``log``
+    (optional) collects every chunk's :class:`Done` without its rows."""
+
+    def rows(predictor, src, bands, plan: RowPlan, cfg_: PredictConfig) -> Iterator[Rows]:
+        del predictor  # the workers load their own copy of the checkpoint
+        job = Job(checkpoint, device, cfg.threads, src.name, tuple(bands), plan, cfg.batch_size)
+        todo = chunks(len(plan.ys), cfg.chunk_window_rows)
+        with _engine(cfg) as run_wave:
+            for w in range(0, len(todo), cfg.workers):
+                for done in run_wave(job, todo[w : w + cfg.workers]):
+                    if log is not None:
+                        log.append(Done([], done.pid, done.loads))
+                    yield from done.rows
+
+    return rows
+
+
+class _engine:
+    """Context manager yielding ``run_wave(job, [(a, b), ...]) -> [Done, ...]`` (in order)."""
+
+    def __init__(self, cfg: PredictConfig) -> None:
+        self.cfg = cfg
+        self.pool: ProcessPoolExecutor | None = None
+        self.client = None
+
+    def __enter__(self):
+        cfg = self.cfg
+        if cfg.scheduler == "processes":
+            self.pool = ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"))
+        if cfg.scheduler == "distributed":
+            from distributed import Client
+
+            address = os.environ.get(ADDRESS_ENV)
+            if not address:
+                raise InputError(
+                    "params.yaml:predict.scheduler",
+                    f"is distributed but ${ADDRESS_ENV} names no dask scheduler",
+                )
+            self.client = Client(address)
+        return self.run_wave
+
+    def run_wave(self, job: Job, spans: Sequence[tuple[int, int]]) -> list[Done]:
+        if self.client is not None:
+            futures = [self.client.submit(chunk, job, a, b, pure=False) for a, b in spans]
+            return self.client.gather(futures)
+        tasks = [dask.delayed(chunk)(job, a, b) for a, b in spans]
+        if self.pool is not None:
+            return list(dask.compute(*tasks, scheduler="processes", pool=self.pool))
+        return list(dask.compute(*tasks, scheduler="threads", num_workers=self.cfg.workers))
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+        if self.client is not None:
+            self.client.close()
+
+
+def row_source(checkpoint: str, device: str, cfg: PredictConfig) -> RowSource:
+    """The engine ``predict.scheduler`` names."""
+    return local_rows if cfg.scheduler == "single" else dask_rows(checkpoint, device, cfg)
