@@ -137,7 +137,9 @@ class _engine:
             return self.client.gather(futures)
         tasks = [dask.delayed(chunk)(job, a, b) for a, b in spans]
         if self.pool is not None:
-            return list(dask.compute(*tasks, scheduler="processes", pool=self.pool))
+            # chunksize 1: Dask batches up to 6 tasks per submission by default, which puts a
+            # whole wave on one worker process.
+            return list(dask.compute(*tasks, scheduler="processes", pool=self.pool, chunksize=1))
         return list(dask.compute(*tasks, scheduler="threads", num_workers=self.cfg.workers))
 
     def __exit__(self, *exc) -> None:
