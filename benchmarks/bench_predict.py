@@ -5,11 +5,16 @@ generator never holds a scene) and maps each in a fresh subprocess, reporting wa
 throughput (Mpx/s) and peak RSS of the calling process and of the busiest worker process
 (``RUSAGE_CHILDREN``: the maximum over the worker processes).
 
-    python -m benchmarks.bench_predict throughput [--scene 2048x2048] [--model unet]
+    python -m benchmarks.bench_predict throughput [--scene 4096x4096] [--model unet]
         1 worker x 1 thread against 2 workers x 1 thread (Dask processes), and the default
-        single process with 1 and with 2 threads, in one run, interleaved twice.
+        single process with 1 and with 2 threads, in one run, interleaved twice. Times include
+        starting the workers and loading the model in each.
     python -m benchmarks.bench_predict memory [--scenes 1GB,8GB] [--model standin]
         2 workers x 1 thread on a 1 GB and an 8 GB composite: peak RSS per worker.
+    python -m benchmarks.bench_predict sink [--scene 16384x16384]
+        the calling process alone (no model, no reads: rows of a fixed probability pattern):
+        writing the probability and mask GeoTIFFs, polygons and scores. Its Mpx/s is the ceiling
+        of one mapping run however many workers feed it.
 
 Models: ``unet`` (U-Net resnet34, random weights: the model the pipeline trains) or
 ``standin`` (a one-level PSPNet: cheap, so the large scene measures the engine, not torch).
@@ -98,7 +103,13 @@ def make_checkpoint(path: Path, model: str) -> None:
 
 
 def child(
-    composite: str, checkpoint: str, out_dir: str, scheduler: str, workers: int, threads: int
+    composite: str,
+    checkpoint: str,
+    out_dir: str,
+    scheduler: str,
+    workers: int,
+    threads: int,
+    chunk_rows: int,
 ) -> None:
     """Map one composite; print one JSON line of measurements."""
     import torch
@@ -108,14 +119,24 @@ def child(
     from mmls.predictor import Predictor
     from mmls.scene_engine import row_source
 
+    if scheduler == "sink":
+        from mmls.predict import Rows
+
+        def rows(predictor, src, bands, plan, cfg):
+            xx, yy = np.meshgrid(np.arange(plan.width), np.arange(2 * plan.size))
+            pattern = (0.5 + 0.5 * np.sin(xx / 37.0) * np.sin(yy / 41.0)).astype(np.float32)
+            ends = [*plan.ys[1:], plan.height]
+            for y, end in zip(plan.ys, ends, strict=True):
+                yield Rows(pattern[: end - y], np.ones((end - y, plan.width), bool))
+
     section = {
         **load_params(ROOT / "params.yaml")["predict"],
         "overlap_px": 32,
         "batch_size": 16,
         "threads": threads,
-        "scheduler": scheduler,
+        "scheduler": "single" if scheduler == "sink" else scheduler,
         "workers": workers,
-        "chunk_window_rows": 2,
+        "chunk_window_rows": chunk_rows,
     }
     cfg = parse(section, PredictConfig, "predict")
     torch.set_num_threads(threads)
@@ -128,7 +149,7 @@ def child(
         band_idx=range(7),
         cfg=cfg,
         progress=False,
-        rows=row_source(checkpoint, "cpu", cfg),
+        rows=rows if scheduler == "sink" else row_source(checkpoint, "cpu", cfg),
     )
     rec = {k: res.record()[k] for k in ("seconds", "mpx_per_s", "n_windows", "n_polygons")}
     rec["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -137,7 +158,13 @@ def child(
 
 
 def measure(
-    composite: Path, checkpoint: Path, out: Path, scheduler: str, workers: int, threads: int
+    composite: Path,
+    checkpoint: Path,
+    out: Path,
+    scheduler: str,
+    workers: int,
+    threads: int,
+    chunk_rows: int = 8,
 ) -> dict:
     cmd = [
         sys.executable,
@@ -150,6 +177,7 @@ def measure(
         scheduler,
         str(workers),
         str(threads),
+        str(chunk_rows),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
@@ -188,6 +216,15 @@ def throughput(work: Path, scene: str, model: str, rounds: int) -> None:
     print(f"single process, 2 threads / 1 thread = {threads:.2f}x")
 
 
+def sink(work: Path, scene: str) -> None:
+    w, h = (int(v) for v in scene.split("x"))
+    comp, ckpt = work / "scene.tif", work / "model.pt"
+    make_composite(comp, w, h)
+    make_checkpoint(ckpt, "standin")
+    rec = measure(comp, ckpt, work / "out", "sink", 1, 1)
+    print(line(f"calling process alone on {scene} ({rec['n_polygons']} polygons)", rec))
+
+
 def memory(work: Path, scenes: str, model: str) -> None:
     ckpt = work / "model.pt"
     make_checkpoint(ckpt, model)
@@ -212,11 +249,11 @@ def memory(work: Path, scenes: str, model: str) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6], int(sys.argv[6]), int(sys.argv[7]))
+        child(*sys.argv[2:6], int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["throughput", "memory"])
-    parser.add_argument("--scene", default="2048x2048")
+    parser.add_argument("what", choices=["throughput", "memory", "sink"])
+    parser.add_argument("--scene", help="WxH (throughput: 4096x4096, sink: 16384x16384)")
     parser.add_argument("--scenes", default="1GB,8GB")
     parser.add_argument("--model", choices=sorted(MODELS))
     parser.add_argument("--rounds", type=int, default=2)
@@ -225,7 +262,9 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     try:
         if args.what == "throughput":
-            throughput(args.workdir, args.scene, args.model or "unet", args.rounds)
+            throughput(args.workdir, args.scene or "4096x4096", args.model or "unet", args.rounds)
+        elif args.what == "sink":
+            sink(args.workdir, args.scene or "16384x16384")
         else:
             memory(args.workdir, args.scenes, args.model or "standin")
     finally:

@@ -91,15 +91,18 @@ def chunks(n_rows: int, per_chunk: int) -> list[tuple[int, int]]:
 
 def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] | None = None):
     """A :data:`mmls.predict.RowSource` that runs the rows on ``cfg.scheduler``; ``log``
-    (optional) collects every chunk's :class:`Done` without its rows."""
+    (optional) collects a :class:`Done` without rows for every worker's warm-up, then for every
+    chunk."""
 
     def rows(predictor, src, bands, plan: RowPlan, cfg_: PredictConfig) -> Iterator[Rows]:
         del predictor  # the workers load their own copy of the checkpoint
         job = Job(checkpoint, device, cfg.threads, src.name, tuple(bands), plan, cfg.batch_size)
         todo = chunks(len(plan.ys), cfg.chunk_window_rows)
-        with _engine(cfg) as run_wave:
+        with _Engine(cfg, job) as engine:
+            if log is not None:
+                log.extend(Done([], pid, loads) for pid, loads in engine.warmed)
             for w in range(0, len(todo), cfg.workers):
-                for done in run_wave(job, todo[w : w + cfg.workers]):
+                for done in engine.run_wave(todo[w : w + cfg.workers]):
                     if log is not None:
                         log.append(Done([], done.pid, done.loads))
                     yield from done.rows
@@ -107,19 +110,36 @@ def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] 
     return rows
 
 
-class _engine:
-    """Context manager yielding ``run_wave(job, [(a, b), ...]) -> [Done, ...]`` (in order)."""
+def warm(job: Job, barrier=None) -> tuple[int, int]:
+    """Load the worker's model; with a barrier, wait until every worker holds one (so each
+    warm-up task runs in a process of its own). Returns (pid, models loaded)."""
+    _, loads = _predictor(job.checkpoint, job.device, job.threads)
+    if barrier is not None:
+        barrier.wait()
+    return os.getpid(), loads
 
-    def __init__(self, cfg: PredictConfig) -> None:
-        self.cfg = cfg
+
+class _Engine:
+    """Context manager: ``run_wave([(a, b), ...]) -> [Done, ...]`` (in order) on the engine. Every
+    worker is started and has loaded the model before the first chunk (``self.warmed``: the
+    pids that did)."""
+
+    def __init__(self, cfg: PredictConfig, job: Job) -> None:
+        self.cfg, self.job = cfg, job
         self.pool: ProcessPoolExecutor | None = None
         self.client = None
+        self.warmed: list[tuple[int, int]] = []
 
     def __enter__(self):
         cfg = self.cfg
         if cfg.scheduler == "processes":
-            self.pool = ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"))
-        if cfg.scheduler == "distributed":
+            ctx = get_context("spawn")
+            self.pool = ProcessPoolExecutor(cfg.workers, mp_context=ctx)
+            with ctx.Manager() as manager:
+                barrier = manager.Barrier(cfg.workers)
+                futures = [self.pool.submit(warm, self.job, barrier) for _ in range(cfg.workers)]
+                self.warmed = [f.result() for f in futures]
+        elif cfg.scheduler == "distributed":
             from distributed import Client
 
             address = os.environ.get(ADDRESS_ENV)
@@ -129,9 +149,13 @@ class _engine:
                     f"is distributed but ${ADDRESS_ENV} names no dask scheduler",
                 )
             self.client = Client(address)
-        return self.run_wave
+            self.warmed = list(self.client.run(warm, self.job).values())
+        else:
+            self.warmed = [warm(self.job)]
+        return self
 
-    def run_wave(self, job: Job, spans: Sequence[tuple[int, int]]) -> list[Done]:
+    def run_wave(self, spans: Sequence[tuple[int, int]]) -> list[Done]:
+        job = self.job
         if self.client is not None:
             futures = [self.client.submit(chunk, job, a, b, pure=False) for a, b in spans]
             return self.client.gather(futures)
