@@ -152,6 +152,28 @@ def intervals(rep: Replicates, cfg: StatisticsConfig) -> dict[str, Interval]:
     }
 
 
+def paired_diffs(
+    b: Sequence[pd.DataFrame], a: Sequence[pd.DataFrame], cfg: StatisticsConfig
+) -> tuple[dict[str, Interval], int]:
+    """Block-bootstrap CIs of metric(b) - metric(a), paired over the blocks both score (one
+    per-patch table per seed on each side), and how many patches that is."""
+    blocks, n_patches = aligned_block_counts([*b, *a])
+    mine, theirs = blocks[: len(b)], blocks[len(b) :]
+    diffs = {
+        m: bootstrap_diff_ci(
+            mine,
+            theirs,
+            m,
+            paired=True,
+            n_resamples=cfg.n_resamples,
+            seed=cfg.seed,
+            level=cfg.ci_level,
+        )
+        for m in CI_METRICS
+    }
+    return diffs, n_patches
+
+
 def pairwise(
     reps: Mapping[str, Replicates | None], order: Sequence[str], cfg: StatisticsConfig
 ) -> list[dict[str, Any]]:
@@ -162,19 +184,9 @@ def pairwise(
     for a, b in combinations(present, 2):
         ra, rb = reps[a], reps[b]
         assert ra is not None and rb is not None
-        blocks, n_patches = aligned_block_counts([*ra.tables, *rb.tables])
-        ba, bb = blocks[: len(ra.tables)], blocks[len(ra.tables) :]
+        diffs, n_patches = paired_diffs(rb.tables, ra.tables, cfg)
         entry: dict[str, Any] = {"a": a, "b": b, "n_patches": n_patches}
-        for m in CI_METRICS:
-            entry[m] = bootstrap_diff_ci(
-                bb,
-                ba,
-                m,
-                paired=True,
-                n_resamples=cfg.n_resamples,
-                seed=cfg.seed,
-                level=cfg.ci_level,
-            ).as_dict()
+        entry.update({m: iv.as_dict() for m, iv in diffs.items()})
         out.append(entry)
     return out
 
@@ -342,19 +354,8 @@ def build_cv_tables(
     for n, reps in per.items():
         if reps is None or n == baseline:
             continue
-        tables = pooled_tables(reps)
-        blocks, _ = aligned_block_counts([*tables, *base_tables])
-        mine, theirs = blocks[: len(tables)], blocks[len(tables) :]
-        for metric in CI_METRICS:
-            iv = bootstrap_diff_ci(
-                mine,
-                theirs,
-                metric,
-                paired=True,
-                n_resamples=cfg.n_resamples,
-                seed=cfg.seed,
-                level=cfg.ci_level,
-            )
+        diffs, _ = paired_diffs(pooled_tables(reps), base_tables, cfg)
+        for metric, iv in diffs.items():
             rows[n][f"{metric}_minus_{baseline}"] = iv.estimate
             rows[n][f"{metric}_minus_{baseline}_ci_lo"] = iv.lo
             rows[n][f"{metric}_minus_{baseline}_ci_hi"] = iv.hi

@@ -10,8 +10,9 @@ import torch
 
 from mmls.recipe import RecipeConfig
 from mmls.store import load_store
-from mmls.training import Run, TrainConfig, fit
+from mmls.training import Run, TrainConfig
 from tests.configs import config
+from tests.tiny_training import fit_in
 
 #: ConvNeXt-atto encoder (LayerNorm), decoder without normalisation, no dropout: nothing that
 #: differs between one process and several but the reduction order.
@@ -39,15 +40,7 @@ def main(store_dir: str, out_dir: str) -> None:
         channels_last=False,
     )
     run = Run("ddp_unet", MODEL, cfg, config("recipe", RecipeConfig), 7)
-    fit(
-        run,
-        store,
-        store.rows("train"),
-        store.rows("val"),
-        out / "best.pt",
-        out / "log",
-        out / "resume.pt",
-    )
+    fit_in(out, store, run)
 
 
 if __name__ == "__main__":

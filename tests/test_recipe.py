@@ -16,12 +16,12 @@ from mmls.evaluation import calibrate, decide, evaluate, score
 from mmls.models import build_model
 from mmls.predictor import Predictor
 from mmls.recipe import RecipeConfig, SegLoss, calibrate_threshold, cosine_warmup, make_loss
-from mmls.store import Store, load_store
+from mmls.store import Store
 from mmls.tracking import read_history
-from mmls.training import Run, TrainConfig, fit
+from mmls.training import Run
 from mmls.tta import landslide_probability, symmetric
 from tests.configs import config
-from tests.stores import write_synthetic_store
+from tests.tiny_training import fit_in, recipe, tiny_store, train_config
 
 CPU = torch.device("cpu")
 PSPNET = {"arch": "PSPNet", "encoder_name": "resnet34", "encoder_weights": None}
@@ -44,32 +44,12 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    path = tmp_path_factory.mktemp("store") / "store"
-    write_synthetic_store(path, {"train": 10, "val": 4, "test": 4}, size=32, seed=1)
-    return load_store(path)
-
-
-def recipe(**kw: object) -> RecipeConfig:
-    return config("recipe", RecipeConfig, **kw)
+    return tiny_store(tmp_path_factory.mktemp("store") / "store")
 
 
 def run(store: Store, out: Path, rec: RecipeConfig, model: dict = PSPNET, hook=None, **kw) -> dict:
-    cfg = config(
-        "train",
-        TrainConfig,
-        **{"epochs": 3, "batch_size": 4, "threads": 1, "lr_step_size": 2, **kw},
-    )
-    r = Run(str(model["arch"]).lower(), model, cfg, rec, 42)
-    return fit(
-        r,
-        store,
-        store.rows("train"),
-        store.rows("val"),
-        out / "best.pt",
-        out / "log",
-        out / "resume.pt",
-        on_epoch_end=hook,
-    )
+    r = Run(str(model["arch"]).lower(), model, train_config(**kw), rec, 42)
+    return fit_in(out, store, r, hook)
 
 
 def test_the_paper_recipe_is_plain_cross_entropy_adam_steplr() -> None:

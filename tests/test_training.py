@@ -17,12 +17,13 @@ from mmls.evaluation import EvalConfig, evaluate, score
 from mmls.metrics import Confusion, scores
 from mmls.models import build_model
 from mmls.predictor import Predictor
-from mmls.recipe import RecipeConfig
 from mmls.store import Store, load_store
 from mmls.tracking import METRICS_FILE, read_history
-from mmls.training import Run, TrainConfig, fit, read_run
+from mmls.training import Run, read_run
 from tests.configs import PARAMS, ROOT, config
 from tests.stores import write_synthetic_store
+from tests.tiny_training import fit_in, recipe, train_config
+from tests.tiny_training import tiny_store as make_tiny_store
 
 CPU = torch.device("cpu")
 # PSPNet is the fastest of the six and has dropout, so a resume must restore the global torch
@@ -43,17 +44,10 @@ def _one_thread() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    path = tmp_path_factory.mktemp("store") / "store"
-    write_synthetic_store(path, {"train": 10, "val": 4, "test": 4}, size=32, seed=1)
-    return load_store(path)
+    return make_tiny_store(tmp_path_factory.mktemp("store") / "store")
 
 
-def cfg(**kw: object) -> TrainConfig:
-    return config(
-        "train",
-        TrainConfig,
-        **{"epochs": 3, "batch_size": 4, "threads": 1, "lr_step_size": 2, **kw},
-    )
+cfg = train_config
 
 
 def eval_cfg(**kw: object) -> EvalConfig:
@@ -62,25 +56,12 @@ def eval_cfg(**kw: object) -> EvalConfig:
     )
 
 
-def recipe(**kw: object) -> RecipeConfig:
-    return config("recipe", RecipeConfig, **kw)
-
-
 def train(store: Store, out: Path, model_cfg: dict = PSPNET, seed: int = 42, **kw: object) -> dict:
     """``fit`` with the outputs under ``out``; ``on_epoch_end`` and ``recipe`` pass through."""
     hook = kw.pop("on_epoch_end", None)
     rec = kw.pop("recipe", None) or recipe()
     run = Run(str(model_cfg["arch"]).lower(), model_cfg, cfg(**kw), rec, seed)
-    return fit(
-        run,
-        store,
-        store.rows("train"),
-        store.rows("val"),
-        out / "best.pt",
-        out / "log",
-        out / "resume.pt",
-        on_epoch_end=hook,
-    )
+    return fit_in(out, store, run, hook)
 
 
 def keep_last_state(out: Path, last: int):
