@@ -10,6 +10,9 @@ Which imagery may fill a window is the caller's ``allowed`` set of store rows:
 
 - training windows take context only from the training patches' imagery (e.g. a CV fold's
   training folds): a held-out patch's pixels never enter a training input, not even unlabelled;
+- windows that select (the validation split that picks the checkpoint, the split that
+  calibrates a threshold) take context from the training and selection patches only
+  (:func:`rows_mask`): the held-out imagery chooses nothing;
 - at evaluation / test time a window may contain the imagery of any patch of the dataset
   (labelled or not: images only, never masks), as a user mapping a region would have it.
 
@@ -114,3 +117,11 @@ def center(arr: np.ndarray, context_px: int) -> np.ndarray:
         return arr
     c = context_px
     return arr[..., c:-c, c:-c]
+
+
+def rows_mask(n_rows: int, *row_sets: Sequence[int]) -> np.ndarray:
+    """Boolean array over ``n_rows`` store rows, True on every row of ``row_sets``."""
+    allowed = np.zeros(n_rows, bool)
+    for rows in row_sets:
+        allowed[np.asarray(rows, dtype=np.int64)] = True
+    return allowed

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from mmls.config import ParamError, Section
-from mmls.context import center
+from mmls.context import center, rows_mask
 from mmls.dataset import TileDataset, make_loader, sequential_batches
 from mmls.device import autocast, device_label, resolve_device, set_threads
+from mmls.errors import InputError
 from mmls.io import PathLike, write_json
 from mmls.layout import MASKS_SUFFIX, PATCHES_SUFFIX, SPLITS
 from mmls.metrics import Confusion, metrics_record, patch_counts
@@ -94,7 +95,8 @@ def evaluate(
 
     Labels are the argmax of the two logits (the paper's) unless ``tta`` or a ``threshold`` is
     given: then landslide where the (test-time-augmented) probability exceeds ``threshold``
-    (0.5 when None).
+    (0.5 when None). The loss (the training's validation figure) comes with argmax labels only;
+    when probabilities are asked for it is NaN, which saves a forward pass per batch.
     """
     model.eval()
     loader = make_loader(
@@ -109,13 +111,16 @@ def evaluate(
         y = y.to(device, non_blocking=True)
         x = to_device(x, device, channels_last)
         with autocast(device, amp):
-            logits = model(x)
-            prob = None
             if tta or threshold is not None or keep_probabilities:
-                prob = center(landslide_probability(model, x, tta), c)
-        loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+                logits, prob = None, center(landslide_probability(model, x, tta), c)
+            else:
+                logits, prob = model(x), None
+        if logits is not None:
+            loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
         y = center(y, c)
-        if prob is None:
+        if int(y.min()) < 0 or int(y.max()) > 1:
+            raise ValueError("scored targets must be 0/1: an unlabelled or margin pixel is scored")
+        if logits is not None:
             labels = center(logits, c).argmax(1).to(torch.uint8).cpu().numpy()
         else:
             labels = (
@@ -128,9 +133,10 @@ def evaluate(
             probs.append(prob.cpu().numpy())
     all_counts = np.concatenate(counts)
     n_pixels = int(all_counts.sum())
+    with_loss = not (tta or threshold is not None or keep_probabilities)
     return EvalResult(
         all_counts,
-        loss_sum / n_pixels if n_pixels else float("nan"),
+        loss_sum / n_pixels if n_pixels and with_loss else float("nan"),
         np.concatenate(kept) if keep_labels and kept else None,
         np.concatenate(probs) if keep_probabilities and probs else None,
     )
@@ -180,11 +186,17 @@ ARGMAX = Decision()
 
 
 def calibrate(
-    predictor: Predictor, store: Store, rows: Sequence[int], cfg: EvalConfig, tta: bool
+    predictor: Predictor,
+    store: Store,
+    rows: Sequence[int],
+    cfg: EvalConfig,
+    tta: bool,
+    context_rows: Sequence[int] = (),
 ) -> Decision:
     """The threshold maximising pooled mIoU on ``rows`` (the split that selected the
-    checkpoint; never the scored one)."""
-    data = predictor.dataset(store, rows)
+    checkpoint; never the scored one); context windows from ``rows`` and ``context_rows``
+    (the training rows) only."""
+    data = predictor.dataset(store, rows, rows_mask(len(store.patches), rows, context_rows))
     result = evaluate(
         predictor.model,
         data,
@@ -207,13 +219,32 @@ def decide(
     store: Store,
     selection_rows: Sequence[int],
     cfg: EvalConfig,
+    training_rows: Sequence[int] = (),
 ) -> Decision:
-    """The decision a recipe asks for; ``calibrate`` uses ``selection_rows``."""
+    """The decision a recipe asks for; ``calibrate`` uses ``selection_rows`` (with context
+    from them and ``training_rows``)."""
     if recipe.threshold == "calibrate":
-        return calibrate(predictor, store, selection_rows, cfg, recipe.tta)
+        return calibrate(predictor, store, selection_rows, cfg, recipe.tta, training_rows)
     if recipe.threshold == 0.5 and not recipe.tta:
         return ARGMAX
     return Decision(recipe.tta, float(recipe.threshold), "fixed (recipe.threshold)")
+
+
+def decide_on_val(
+    recipe: RecipeConfig, predictor: Predictor, store: Store, cfg: EvalConfig
+) -> Decision:
+    """The paper protocol's decision: calibrated (if the recipe asks) on the store's val split,
+    the split that selected the checkpoint, with context from train and val."""
+    if recipe.threshold == "calibrate" and "val" in cfg.splits:
+        raise InputError(
+            "params.yaml:eval.splits",
+            "lists val, the split that calibrates the threshold (recipe.threshold: calibrate): "
+            "a calibrated score on it would be fitted to it; score other splits or use the cv "
+            "protocol",
+        )
+    where = str(store.path)
+    val, train = store.labelled_rows("val", where), store.labelled_rows("train", where)
+    return decide(recipe, predictor, store, val, cfg, train)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ class Rescored(Section):
     tta: bool
     threshold: float | Literal["calibrate"]
 
+    def check(self) -> None:
+        if not isinstance(self.threshold, str) and not 0 < self.threshold < 1:
+            raise ParamError("threshold", "must be in (0, 1) or 'calibrate'")
+
 
 class CVConfig(Section):
     """The ``cv`` params section."""
@@ -62,6 +66,14 @@ class CVConfig(Section):
     ensembles: dict[str, Rescored]  # seed ensembles of a variant, one per fold
 
     def check(self) -> None:
+        if self.k < 2:
+            raise ParamError("k", "must be >= 2")
+        if not self.folds or not set(self.folds) <= set(range(self.k)):
+            raise ParamError("folds", f"must list folds among 0 .. {self.k - 1}")
+        if self.bins < 1:
+            raise ParamError("bins", "must be >= 1")
+        if not 0 < self.inner_val_fraction < 0.5:
+            raise ParamError("inner_val_fraction", "must lie in (0, 0.5)")
         names = [*self.variants, *self.rescored, *self.ensembles]
         if len(set(names)) != len(names):
             raise ParamError("variants", "variants, rescored and ensembles share a name")
@@ -71,19 +83,15 @@ class CVConfig(Section):
             for name, r in getattr(self, kind).items():
                 if r.of not in self.variants:
                     raise ParamError(f"{kind}.{name}.of", f"{r.of!r} is not a variant")
+                try:
+                    r.check()
+                except ParamError as exc:
+                    raise ParamError(f"{kind}.{name}.{exc.key}", exc.problem) from exc
 
     @property
     def scored(self) -> list[str]:
         """Every row of the CV table, in params order."""
         return [*self.variants, *self.rescored, *self.ensembles]
-        if self.k < 2:
-            raise ParamError("k", "must be >= 2")
-        if not self.folds or not set(self.folds) <= set(range(self.k)):
-            raise ParamError("folds", f"must list folds among 0 .. {self.k - 1}")
-        if self.bins < 1:
-            raise ParamError("bins", "must be >= 1")
-        if not 0 < self.inner_val_fraction < 0.5:
-            raise ParamError("inner_val_fraction", "must lie in (0, 0.5)")
 
 
 def _deal(groups: pd.DataFrame, n_parts: int, bins: int, rng: np.random.Generator) -> dict:
@@ -101,9 +109,16 @@ def _deal(groups: pd.DataFrame, n_parts: int, bins: int, rng: np.random.Generato
     return part_of
 
 
+def group_key(patches: pd.DataFrame) -> pd.Series:
+    """``<region>:<group>``: group names are unique within a region only."""
+    return patches["region"].astype(str) + ":" + patches["group"].astype(str)
+
+
 def group_table(patches: pd.DataFrame) -> pd.DataFrame:
-    """One row per group: its name and mean foreground ratio (``rep``), sorted by name."""
-    return patches.groupby("group", sort=True)["fg_ratio"].mean().rename("rep").reset_index()
+    """One row per group: its key (:func:`group_key`) and mean foreground ratio (``rep``),
+    sorted by key."""
+    keyed = patches.assign(group=group_key(patches))
+    return keyed.groupby("group", sort=True)["fg_ratio"].mean().rename("rep").reset_index()
 
 
 def assign_folds(patches: pd.DataFrame, k: int, bins: int, seed: int) -> pd.DataFrame:
@@ -113,7 +128,7 @@ def assign_folds(patches: pd.DataFrame, k: int, bins: int, seed: int) -> pd.Data
         raise InputError("params.yaml:cv.k", f"{k} folds need >= {k} groups, have {len(groups)}")
     part_of = _deal(groups, k, bins, np.random.default_rng(seed))
     out = patches[["region", "col", "row", "group"]].copy()
-    out["fold"] = out["group"].map(part_of).astype(int)
+    out["fold"] = group_key(out).map(part_of).astype(int)
     return out
 
 
@@ -131,7 +146,8 @@ def inner_validation(
     order = np.lexsort((rng.random(len(groups)), groups["stratum"].to_numpy()))
     step = len(groups) / n_val
     picked = groups["group"].to_numpy()[order][(np.arange(n_val) * step).astype(int)]
-    return patches["group"].isin(set(picked)).to_numpy() & (patches["fold"] != fold).to_numpy()
+    picked_rows = group_key(patches).isin(set(picked)).to_numpy()
+    return picked_rows & (patches["fold"] != fold).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -155,8 +171,9 @@ def pool(patches: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
 
 def fold_rows(patches: pd.DataFrame, folds: pd.DataFrame, fold: int, cfg: CVConfig) -> FoldRows:
     """Rows of ``fold`` from the store's patch table and ``folds.csv``."""
-    merged = pool(patches, cfg.splits).merge(folds, on=["region", "col", "row", "group"])
-    if len(merged) != len(folds):
+    pooled = pool(patches, cfg.splits)
+    merged = pooled.merge(folds, on=["region", "col", "row", "group"])
+    if not len(merged) == len(folds) == len(pooled):
         raise InputError(
             "data/folds.csv", "does not match the store's labelled patches (re-run cv_folds)"
         )

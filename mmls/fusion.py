@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 from segmentation_models_pytorch.base import SegmentationHead
+from segmentation_models_pytorch.base.initialization import initialize_decoder, initialize_head
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from segmentation_models_pytorch.encoders import get_encoder
 from torch import nn
@@ -52,12 +53,17 @@ class FusionUnet(nn.Module):
         self.head = SegmentationHead(
             in_channels=DECODER_CHANNELS[-1], out_channels=classes, kernel_size=3
         )
+        # the initialisation smp gives its own U-Net (SegmentationModel.initialize)
+        initialize_decoder(self.decoder)
+        initialize_decoder(self.fuse)
+        initialize_head(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [
             enc(x[:, idx]) for enc, idx in zip(self.encoders, self.branch_channels, strict=True)
         ]
         pairs = zip(self.fuse[1:], feats[0][1:], feats[1][1:], strict=True)
+        # smp's U-Net decoder takes only the spatial size of the stage-0 (input) feature
         fused = [x] + [fuse(torch.cat([a, b], dim=1)) for fuse, a, b in pairs]
         return self.head(self.decoder(fused))
 

@@ -50,17 +50,6 @@ class RegionGrid:
     origin_x: float
     origin_y: float
 
-    def transform(self, x_off: int, y_off: int) -> Affine:
-        """Transform of a tile at pixel offset (x_off, y_off) on this grid."""
-        return Affine(
-            self.pixel_x,
-            0.0,
-            self.origin_x + x_off * self.pixel_x,
-            0.0,
-            self.pixel_y,
-            self.origin_y + y_off * self.pixel_y,
-        )
-
 
 def _whole(value: float, path: Path, what: str) -> int:
     nearest = round(value)
@@ -100,20 +89,35 @@ def region_grid(tiles: Sequence[TileGeo], size: int) -> RegionGrid:
 
 
 def tile_offsets(tiles: Sequence[TileGeo], size: int) -> tuple[RegionGrid, list[tuple[int, int]]]:
-    """The region grid and each tile's pixel offset (x_off, y_off) on it (module docstring)."""
+    """The region grid and each tile's pixel offset (x_off, y_off) on it (module docstring).
+
+    Only the region's last column (largest ``col``) and last row may be shifted back, by less
+    than ``size`` and by one shift per column / row: the terminal origins of Sec. 2.3."""
     grid = region_grid(tiles, size)
+    last_col, last_row = max(t.col for t in tiles), max(t.row for t in tiles)
     offsets = []
+    shifts: dict[str, tuple[int, Path]] = {}
     for t in tiles:
         x_off = _whole((t.transform.c - grid.origin_x) / grid.pixel_x, t.path, "the x offset")
         y_off = _whole((t.transform.f - grid.origin_y) / grid.pixel_y, t.path, "the y offset")
         dx, dy = t.col * size - x_off, t.row * size - y_off
-        if not (0 <= dx < size and 0 <= dy < size):
-            raise InputError(
-                t.path,
-                f"col {t.col}, row {t.row} does not sit on its region's grid (origin "
-                f"{grid.origin_x}, {grid.origin_y}): {dx}, {dy} px back from its grid cell, "
-                f"neither a regular tile (0) nor a terminal one (less than {size})",
-            )
+        for axis, d, terminal in (("x", dx, t.col == last_col), ("y", dy, t.row == last_row)):
+            if d == 0:
+                continue
+            if not (terminal and 0 < d < size):
+                raise InputError(
+                    t.path,
+                    f"col {t.col}, row {t.row} does not sit on its region's grid (origin "
+                    f"{grid.origin_x}, {grid.origin_y}): {dx}, {dy} px back from its grid cell, "
+                    f"neither a regular tile (0) nor a terminal one (last column {last_col} / "
+                    f"row {last_row}, less than {size} back)",
+                )
+            first = shifts.setdefault(axis, (d, t.path))
+            if first[0] != d:
+                raise InputError(
+                    t.path,
+                    f"terminal shift {d} px in {axis} differs from {first[0]} px of {first[1]}",
+                )
         offsets.append((x_off, y_off))
     return grid, offsets
 

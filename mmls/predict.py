@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -714,8 +715,8 @@ def predict_scene(
             check_same_grid(grid, composite_path, truth_path)
         result = SceneResult(region=region, n_pixels=plan.width * plan.height)
         tracker = ObjectTracker(plan.width)
-        truth_ctx = open_raster(truth_path) if truth_path is not None else None
         with (
+            open_raster(truth_path) if truth_path is not None else nullcontext() as truth_ctx,
             rasterio.open(
                 out_dir / PROB_NAME, "w", **_output_profile(grid, "float32", PROB_NODATA)
             ) as prob_ds,
@@ -725,33 +726,29 @@ def predict_scene(
         ):
             prob_ds.set_band_description(1, "landslide_probability")
             mask_ds.set_band_description(1, "landslide_mask")
-            try:
-                sink = _RowSink(
-                    prob_ds,
-                    mask_ds,
-                    region,
-                    cfg.threshold,
-                    truth_ctx,
-                    tracker,
-                    chunk_rows,
-                    landslide_class,
-                )
-                bar = tqdm(
-                    total=len(plan.ys),
-                    desc="predict",
-                    unit="row",
-                    disable=None if progress else True,
-                )
-                for r in rows(predictor, src, bands, plan, cfg):
-                    result.n_windows += r.n_windows
-                    result.n_windows_skipped += r.n_skipped
-                    sink.push(r.prob, r.valid)
-                    bar.update()
-                sink.close()
-                bar.close()
-            finally:
-                if truth_ctx is not None:
-                    truth_ctx.close()
+            sink = _RowSink(
+                prob_ds,
+                mask_ds,
+                region,
+                cfg.threshold,
+                truth_ctx,
+                tracker,
+                chunk_rows,
+                landslide_class,
+            )
+            bar = tqdm(
+                total=len(plan.ys),
+                desc="predict",
+                unit="row",
+                disable=None if progress else True,
+            )
+            for r in rows(predictor, src, bands, plan, cfg):
+                result.n_windows += r.n_windows
+                result.n_windows_skipped += r.n_skipped
+                sink.push(r.prob, r.valid)
+                bar.update()
+            sink.close()
+            bar.close()
         result.n_valid = sink.n_valid
         result.n_mapped = sink.n_mapped if truth_ctx is not None else None
         result.confusion = sink.confusion

@@ -86,6 +86,16 @@ def scene_grid(tiles: pd.DataFrame, tiles_dir: PathLike, size: int) -> tuple[Gri
     return Grid(first.crs, transform, width, height), placed
 
 
+def scene_offsets(tiles: pd.DataFrame, tiles_dir: PathLike, size: int) -> pd.DataFrame:
+    """``tiles`` with ``x_off, y_off`` moved from each region's grid to the scene frame of
+    :func:`scene_grid` (one frame for all regions), as the leakage audit needs them."""
+    _, placed = scene_grid(tiles, tiles_dir, size)
+    out = tiles.sort_values("region", kind="stable").copy()
+    out["x_off"] = [p.x for p in placed]
+    out["y_off"] = [p.y for p in placed]
+    return out.loc[tiles.index]
+
+
 def _place(
     buf: np.ndarray,
     owner: np.ndarray,
@@ -166,16 +176,17 @@ def compare_tiles(
     released_dir: PathLike,
     regenerated: pd.DataFrame,
     regenerated_dir: PathLike,
-) -> dict[str, int | float]:
+) -> dict[str, int | float | list[str]]:
     """How many labelled released tiles the raster route regenerated: same (region, col, row),
-    image and mask pixels bit for bit, same CRS, transform within 1e-6 px."""
+    image and mask pixels bit for bit, same CRS, transform within 1e-6 px. ``differing`` names
+    the tiles (``region/col/row``) found in both that are not identical."""
     keys = ["region", "col", "row"]
     want = released[released["labelled"].astype(bool)][keys]
     got = regenerated[keys]
     both = want.merge(got, on=keys)
-    identical, max_dt = 0, 0.0
+    identical, max_dt, differing = 0, 0.0, []
     for rec in both.itertuples(index=False):
-        same = True
+        same, tile_dt = True, 0.0
         for a_path, b_path in zip(
             tile_paths(released_dir, rec.region, rec.col, rec.row),
             tile_paths(regenerated_dir, rec.region, rec.col, rec.row),
@@ -184,8 +195,12 @@ def compare_tiles(
             with open_raster(a_path) as a, open_raster(b_path) as b:
                 same &= a.read().tobytes() == b.read().tobytes() and a.crs == b.crs
                 dt = max(abs(x - y) for x, y in zip(a.transform[:6], b.transform[:6], strict=True))
-                max_dt = max(max_dt, dt / abs(a.transform.a))
-        identical += int(same and max_dt <= 1e-6)
+                tile_dt = max(tile_dt, dt / abs(a.transform.a))
+        max_dt = max(max_dt, tile_dt)
+        if same and tile_dt <= 1e-6:
+            identical += 1
+        else:
+            differing.append(f"{rec.region}/col{rec.col}/row{rec.row}")
     return {
         "n_released_labelled": len(want),
         "n_regenerated": len(got),
@@ -194,4 +209,5 @@ def compare_tiles(
         "n_missing": len(want) - len(both),
         "n_extra": len(got) - len(both),
         "max_transform_diff_px": max_dt,
+        "differing": differing,
     }

@@ -6,11 +6,12 @@ calls it a reference baseline (Sec. 5); ``recipe: paper`` values reproduce it ex
 choices are what the 2026 Mars landslide challenge teams used, minus pretrained weights:
 
 - ``loss``: ``ce`` (paper), ``ce_dice`` (CE + ``dice_weight`` x soft Dice of the landslide
-  class), ``ce_lovasz`` (CE + the Lovasz-softmax loss, a surrogate of the mean IoU);
+  class; smp's Dice is 0 on a batch without landslide pixels, where CE alone acts),
+  ``ce_lovasz`` (CE + the Lovasz-softmax loss, a surrogate of the mean IoU);
 - ``optimizer``: ``adam`` (paper) or ``adamw`` (decoupled ``weight_decay``);
 - ``schedule``: ``step`` (paper: StepLR by ``train.lr_step_size`` / ``train.lr_gamma``, per
-  epoch) or ``cosine`` (linear warm-up over ``warmup_epochs``, then cosine decay to 0 at the
-  last step; per step);
+  epoch) or ``cosine`` (linear warm-up over ``warmup_epochs``, then cosine decay towards 0,
+  reached just after the last step; per step);
 - ``ema_decay``: null, or the decay of an exponential moving average of the weights; the EMA
   weights are validated, selected and saved instead of the raw ones;
 - ``tta``: average the landslide probability over the 8 flips/rotations at evaluation and

@@ -131,6 +131,14 @@ class _Engine:
         self.warmed: list[tuple[int, int]] = []
 
     def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()  # a failed warm-up leaves no pool or client behind
+            raise
+        return self
+
+    def _start(self) -> None:
         cfg = self.cfg
         if cfg.scheduler == "processes":
             ctx = get_context("spawn")
@@ -152,7 +160,6 @@ class _Engine:
             self.warmed = list(self.client.run(warm, self.job).values())
         else:
             self.warmed = [warm(self.job)]
-        return self
 
     def run_wave(self, spans: Sequence[tuple[int, int]]) -> list[Done]:
         job = self.job

@@ -1,7 +1,9 @@
 """Confidence intervals from per-patch counts: spatial block bootstrap, and seeds as replicates.
 
 Neighbouring pixels and patches are correlated, so the resampling unit is the 2 x 2 spatial
-block of the split (``region, block_col, block_row``), never the pixel. Each resample draws as
+block of the split (``region, block_col, block_row``), never the pixel; blocks whose patches
+share pixels (terminal origins) are one unit (:func:`merge_overlapping_blocks`), as they are one
+unit of the split and of the CV folds. Each resample draws as
 many blocks as there are, with replacement, sums their confusion counts and recomputes the
 *pooled* metric (same zero-division policy as :mod:`mmls.metrics`); intervals are percentile
 ones.
@@ -15,7 +17,9 @@ covers test-set sampling only; the tables say that seed variance is not measured
 
 Differences between two models scored on the same patches are *paired* over blocks (both use
 the same resampled blocks) and independent over seeds (seed k of one model has nothing in
-common with seed k of another). Test vs isolated test (different patches) is unpaired.
+common with seed k of another), unless both sides score the SAME checkpoints (a test-time
+decision such as TTA against the plain argmax): then seed k is paired with seed k too. Test vs
+isolated test (different patches) is unpaired.
 """
 
 from __future__ import annotations
@@ -52,6 +56,26 @@ class Interval:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "excludes_zero": self.excludes_zero}
+
+
+def merge_overlapping_blocks(table: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (per-patch rows) with each patch's block replaced by the first block (lowest
+    ``block_col``, then ``block_row``) of its ``group`` in ``groups`` (the store's patch table:
+    blocks merged where patches share pixels, Sec. 2.4 with terminal origins)."""
+    t = table.reset_index(drop=True)
+    keyed = t[list(KEY_COLUMNS)].merge(
+        groups[[*KEY_COLUMNS, "group"]], on=list(KEY_COLUMNS), how="left", validate="one_to_one"
+    )
+    if keyed["group"].isna().any():
+        raise ValueError("patches without a group in the store's patch table")
+    keyed[["block_col", "block_row"]] = t[["block_col", "block_row"]].to_numpy()
+    order = keyed.sort_values(["block_col", "block_row"], kind="stable")
+    first = order.groupby(["region", "group"], sort=False)[["block_col", "block_row"]].transform(
+        "first"
+    )
+    out = t.copy()
+    out[["block_col", "block_row"]] = first.sort_index().to_numpy()
+    return out
 
 
 def block_counts(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -159,6 +183,7 @@ def bootstrap_diff_ci(
     metric: str = "miou",
     *,
     paired: bool = True,
+    same_checkpoints: bool = False,
     n_resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,
@@ -167,7 +192,8 @@ def bootstrap_diff_ci(
 
     ``paired``: a and b are the same blocks in the same order (two models on one split); both
     use the same resampled blocks. Otherwise (e.g. test vs isolated test) they are resampled
-    independently. Seeds are always drawn independently for a and b.
+    independently. Seeds are drawn independently for a and b, unless ``same_checkpoints`` (a
+    and b score seed k's checkpoint alike, e.g. with and without TTA): then one draw serves both.
     """
     _check(metric, level, n_resamples)
     a, b = _as_seeds(blocks_a), _as_seeds(blocks_b)
@@ -178,9 +204,11 @@ def bootstrap_diff_ci(
     else:
         wa = resample_weights(a.shape[1], n_resamples, seed)
         wb = resample_weights(b.shape[1], n_resamples, seed + 1)
-    samples = replicate_samples(a, metric, wa, seed_draws(len(a), n_resamples, seed)) - (
-        replicate_samples(b, metric, wb, seed_draws(len(b), n_resamples, seed + 2))
-    )
+    if same_checkpoints and len(a) != len(b):
+        raise ValueError(f"same checkpoints, yet {len(a)} seeds vs {len(b)}")
+    sa = seed_draws(len(a), n_resamples, seed)
+    sb = sa if same_checkpoints else seed_draws(len(b), n_resamples, seed + 2)
+    samples = replicate_samples(a, metric, wa, sa) - replicate_samples(b, metric, wb, sb)
     lo, hi = _percentiles(samples, level)
     point = estimate(a, metric) - estimate(b, metric)
     return Interval(

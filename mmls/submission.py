@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from mmls.evaluation import ARGMAX, Decision, evaluate
+from mmls.context import center
+from mmls.dataset import make_loader, sequential_batches
+from mmls.evaluation import ARGMAX, Decision
 from mmls.io import PathLike, open_raster
 from mmls.layout import tile_paths
 from mmls.predictor import Predictor
@@ -32,34 +34,27 @@ def write_tile_masks(
     decision: Decision = ARGMAX,
 ) -> pd.DataFrame:
     """Predict store ``rows`` and write one mask GeoTIFF per tile into ``out_dir`` under its
-    released name (``source`` column); returns the table of written files."""
+    released name (``source`` column); returns the table of written files. The rows' masks are
+    never read (an unlabelled split has none)."""
     data = predictor.dataset(store, rows)
     patches = store.patches.iloc[np.asarray(rows, dtype=np.int64)].reset_index(drop=True)
-    result = evaluate(
-        predictor.model,
-        data,
-        predictor.device,
-        batch_size,
-        predictor.channels_last,
-        keep_labels=True,
-        tta=decision.tta,
-        threshold=decision.threshold,
-        amp=predictor.amp,
-    )
-    assert result.labels is not None
+    batches = make_loader(data, sequential_batches(len(data), batch_size))
+    labels = []
+    for x, _ in batches:
+        if decision.tta or decision.threshold is not None:
+            threshold = 0.5 if decision.threshold is None else decision.threshold
+            prob = predictor.probabilities(x.numpy(), decision.tta)
+            batch = prob > threshold
+        else:
+            batch = predictor.logits(x).argmax(1).cpu().numpy()
+        labels.append(center(batch, data.context_px).astype(np.uint8))
     written = []
-    i = 0
-    for labels in (result.labels,):
-        for label in labels:
-            rec = patches.iloc[i]
-            image, _ = tile_paths(tiles_dir, rec["region"], rec["col"], rec["row"])
-            with open_raster(image) as src:
-                grid = Grid.of(src)
-            path = out_dir / str(rec["source"])
-            with rasterio.open(path, "w", **geotiff_profile(grid, 1, "uint8")) as dst:
-                dst.write(label[None])
-            written.append(
-                {"split": rec["split"], "file": path.name, "fg_pixels": int(label.sum())}
-            )
-            i += 1
+    for label, rec in zip(np.concatenate(labels), patches.itertuples(index=False), strict=True):
+        image, _ = tile_paths(tiles_dir, rec.region, rec.col, rec.row)
+        with open_raster(image) as src:
+            grid = Grid.of(src)
+        path = out_dir / str(rec.source)
+        with rasterio.open(path, "w", **geotiff_profile(grid, 1, "uint8")) as dst:
+            dst.write(label[None])
+        written.append({"split": rec.split, "file": path.name, "fg_pixels": int(label.sum())})
     return pd.DataFrame(written, columns=["split", "file", "fg_pixels"])

@@ -28,7 +28,13 @@ from mmls.errors import InputError
 from mmls.io import read_json
 from mmls.metrics import COUNT_COLUMNS, SCORE_KEYS, scores_array
 from mmls.patch_files import read_patch_table
-from mmls.stats import Interval, aligned_block_counts, bootstrap_ci, bootstrap_diff_ci
+from mmls.stats import (
+    Interval,
+    aligned_block_counts,
+    bootstrap_ci,
+    bootstrap_diff_ci,
+    merge_overlapping_blocks,
+)
 
 CI_METRICS: tuple[str, ...] = ("miou", "iou_fg")
 #: Below this many blocks a percentile block bootstrap under-covers: reports flag "few".
@@ -64,9 +70,13 @@ class Replicates:
 
 
 def read_replicates(
-    metrics_files: Sequence[Path], patch_files: Sequence[Path], seeds: Sequence[int]
+    metrics_files: Sequence[Path],
+    patch_files: Sequence[Path],
+    seeds: Sequence[int],
+    groups: pd.DataFrame,
 ) -> Replicates | None:
-    """The replicates whose files exist (None when no seed has both)."""
+    """The replicates whose files exist (None when no seed has both); blocks merged by the
+    ``group`` of ``groups`` (the store's patch table)."""
     kept = [
         (s, m, p)
         for s, m, p in zip(seeds, metrics_files, patch_files, strict=True)
@@ -75,7 +85,7 @@ def read_replicates(
     if not kept:
         return None
     records = [read_json(m) for _, m, _ in kept]
-    tables = [read_patch_table(p) for _, _, p in kept]
+    tables = [merge_overlapping_blocks(read_patch_table(p), groups) for _, _, p in kept]
     for (_, m, p), record, table in zip(kept, records, tables, strict=True):
         sums = [int(table[c].sum()) for c in COUNT_COLUMNS]
         if sums != [record.get(c) for c in COUNT_COLUMNS]:
@@ -83,20 +93,24 @@ def read_replicates(
     return Replicates([s for s, _, _ in kept], records, tables)
 
 
-def model_replicates(model: str, split: str, seeds: Sequence[int]) -> Replicates | None:
+def model_replicates(
+    model: str, split: str, seeds: Sequence[int], groups: pd.DataFrame
+) -> Replicates | None:
     metrics = [layout.eval_metrics_dir(model, s) / f"{split}.json" for s in seeds]
     patches = [
         layout.eval_predictions_dir(model, s) / f"{split}{layout.PATCHES_SUFFIX}" for s in seeds
     ]
-    return read_replicates(metrics, patches, seeds)
+    return read_replicates(metrics, patches, seeds, groups)
 
 
-def band_set_replicates(band_set: str, seeds: Sequence[int]) -> Replicates | None:
+def band_set_replicates(
+    band_set: str, seeds: Sequence[int], groups: pd.DataFrame
+) -> Replicates | None:
     metrics = [layout.ablation_metrics(band_set, s) for s in seeds]
     patches = [
         layout.ablation_predictions_dir(band_set, s) / f"test{layout.PATCHES_SUFFIX}" for s in seeds
     ]
-    return read_replicates(metrics, patches, seeds)
+    return read_replicates(metrics, patches, seeds, groups)
 
 
 def _mean(values: Sequence[Any]) -> float | None:
@@ -153,10 +167,14 @@ def intervals(rep: Replicates, cfg: StatisticsConfig) -> dict[str, Interval]:
 
 
 def paired_diffs(
-    b: Sequence[pd.DataFrame], a: Sequence[pd.DataFrame], cfg: StatisticsConfig
+    b: Sequence[pd.DataFrame],
+    a: Sequence[pd.DataFrame],
+    cfg: StatisticsConfig,
+    same_checkpoints: bool = False,
 ) -> tuple[dict[str, Interval], int]:
     """Block-bootstrap CIs of metric(b) - metric(a), paired over the blocks both score (one
-    per-patch table per seed on each side), and how many patches that is."""
+    per-patch table per seed on each side; seeds paired too when ``same_checkpoints``), and
+    how many patches that is."""
     blocks, n_patches = aligned_block_counts([*b, *a])
     mine, theirs = blocks[: len(b)], blocks[len(b) :]
     diffs = {
@@ -165,6 +183,7 @@ def paired_diffs(
             theirs,
             m,
             paired=True,
+            same_checkpoints=same_checkpoints,
             n_resamples=cfg.n_resamples,
             seed=cfg.seed,
             level=cfg.ci_level,
@@ -221,13 +240,16 @@ def build_tables(
     seeds: Sequence[int],
     splits: Sequence[str],
     cfg: StatisticsConfig,
+    groups: pd.DataFrame,
 ) -> Tables:
-    """Read every replicate under the current directory; aggregate and bootstrap them."""
+    """Read every replicate under the current directory; aggregate and bootstrap them (blocks
+    merged by the ``group`` of ``groups``, the store's patch table)."""
     rows: dict[Path, dict[str, dict[str, Any]]] = {}
     stats: dict[str, Any] = {
         "config": {
             **cfg.model_dump(),
-            "unit": "spatial block (region, block_col, block_row)",
+            "unit": "spatial 2x2 block (region, block_col, block_row); blocks whose patches "
+            "share pixels merged (splits.csv group)",
             "method": "percentile; two-level (blocks, then seeds) when several seeds",
         },
         "intervals": {},
@@ -236,7 +258,7 @@ def build_tables(
     }
     by_split: dict[str, dict[str, Replicates | None]] = {}
     for split in splits:
-        reps = {m: model_replicates(m, split, seeds) for m in models}
+        reps = {m: model_replicates(m, split, seeds, groups) for m in models}
         by_split[split] = reps
         cis = {m: intervals(r, cfg) for m, r in reps.items() if r is not None}
         rows[layout.table_dir(split)] = {
@@ -251,7 +273,7 @@ def build_tables(
             t, i = by_split["test"].get(m), by_split["isolated_test"].get(m)
             if t is not None and i is not None:
                 stats["test_minus_isolated"][m] = drop(t, i, cfg)
-    ab = {b: band_set_replicates(b, seeds) for b in band_sets}
+    ab = {b: band_set_replicates(b, seeds, groups) for b in band_sets}
     ab_cis = {b: intervals(r, cfg) for b, r in ab.items() if r is not None}
     rows[layout.TABLE4] = {b: table_row(r, ab_cis[b]) for b, r in ab.items() if r is not None}
     stats["band_set_intervals"] = {
@@ -267,7 +289,9 @@ CV_PROTOCOL = (
 )
 
 
-def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, Any]:
+def cv_row(
+    per_fold: Sequence[Replicates], folds: Sequence[int], cfg: StatisticsConfig
+) -> dict[str, Any]:
     """One model's cross-validation: per-fold scores (mean over seeds) with their mean and sd
     across folds, and the pooled held-out scores of all folds with a block(+seed) bootstrap CI."""
     row: dict[str, Any] = {"protocol": CV_PROTOCOL, "n_folds": len(per_fold)}
@@ -275,8 +299,8 @@ def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, A
         fold_values = [np.mean([float(r[key]) for r in rep.records]) for rep in per_fold]
         row[f"{key}_fold_mean"] = float(np.mean(fold_values))
         row[f"{key}_fold_sd"] = float(np.std(fold_values, ddof=1)) if len(fold_values) > 1 else None
-        for k, v in enumerate(fold_values):
-            row[f"{key}_fold{k}"] = float(v)
+        for fold, v in zip(folds, fold_values, strict=True):
+            row[f"{key}_fold{fold}"] = float(v)
     seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
     blocks, n_patches = aligned_block_counts(pooled_tables(per_fold))
     for key in SCORE_KEYS:
@@ -302,19 +326,27 @@ def cv_row(per_fold: Sequence[Replicates], cfg: StatisticsConfig) -> dict[str, A
 
 
 def _fold_replicates(
-    name: str, folds: Sequence[int], seeds: Sequence[int], ensemble: bool
+    name: str, folds: Sequence[int], seeds: Sequence[int], ensemble: bool, groups: pd.DataFrame
 ) -> list[Replicates] | None:
-    """Per fold, the replicates of one CV row (None unless every fold has results)."""
+    """Per fold, the replicates of one CV row (None unless every fold has results; an error
+    when a fold has some seeds and not others)."""
     per_fold = []
     for f in folds:
         if ensemble:
             metrics = [layout.cv_ensemble_metrics(name, f)]
             patches = [layout.cv_ensemble_predictions_dir(name, f) / HELD_OUT_PATCHES]
-            rep = read_replicates(metrics, patches, [0])
+            rep = read_replicates(metrics, patches, [0], groups)
         else:
             metrics = [layout.cv_metrics(name, f, s) for s in seeds]
             patches = [layout.cv_predictions_dir(name, f, s) / HELD_OUT_PATCHES for s in seeds]
-            rep = read_replicates(metrics, patches, seeds)
+            rep = read_replicates(metrics, patches, seeds, groups)
+            if rep is not None and rep.seeds != list(seeds):
+                missing = [
+                    str(m) for s, m in zip(seeds, metrics, strict=True) if s not in rep.seeds
+                ]
+                raise InputError(
+                    missing[0], f"missing: fold {f} of {name} lacks seed(s) of `seeds`"
+                )
         if rep is None:
             return None
         per_fold.append(rep)
@@ -341,12 +373,19 @@ def build_cv_tables(
     seeds: Sequence[int],
     baseline: str,
     cfg: StatisticsConfig,
+    groups: pd.DataFrame,
+    rescored_of: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``metrics/cv_table/<name>.json`` for every CV row whose folds all have results, with the
-    paired difference to ``baseline`` (same held-out patches: blocks paired, seeds drawn
-    independently)."""
-    per = {n: _fold_replicates(n, folds, seeds, n in ensembles) for n in [*names, *ensembles]}
-    rows = {n: {**cv_row(reps, cfg), "baseline": baseline} for n, reps in per.items() if reps}
+    paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
+    independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
+    mapping such a row to the variant it rescores)."""
+    per = {
+        n: _fold_replicates(n, folds, seeds, n in ensembles, groups) for n in [*names, *ensembles]
+    }
+    rows = {
+        n: {**cv_row(reps, folds, cfg), "baseline": baseline} for n, reps in per.items() if reps
+    }
     base = per.get(baseline)
     if base is None:
         return rows
@@ -354,7 +393,8 @@ def build_cv_tables(
     for n, reps in per.items():
         if reps is None or n == baseline:
             continue
-        diffs, _ = paired_diffs(pooled_tables(reps), base_tables, cfg)
+        same = (rescored_of or {}).get(n) == baseline  # the baseline's own checkpoints
+        diffs, _ = paired_diffs(pooled_tables(reps), base_tables, cfg, same_checkpoints=same)
         for metric, iv in diffs.items():
             rows[n][f"{metric}_minus_{baseline}"] = iv.estimate
             rows[n][f"{metric}_minus_{baseline}_ci_lo"] = iv.lo

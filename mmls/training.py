@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from mmls.bands import band_indices
 from mmls.config import ParamError, Section, read_seeds
+from mmls.context import rows_mask
 from mmls.dataset import DeviceTileSet, TileDataset, epoch_plan, make_loader
 from mmls.device import autocast, resolve_device, set_threads
 from mmls.distributed import World, barrier, join, leave, shard, total, unwrap, wrap
@@ -299,6 +300,87 @@ def _device_set(data: TileDataset, cfg: TrainConfig, device: torch.device) -> De
     return DeviceTileSet(data, device)
 
 
+@dataclass
+class Inputs:
+    """The standardised training and validation sets of one run, and their band statistics."""
+
+    train: TileDataset
+    val: TileDataset
+    band_idx: list[int]
+    mean: list[float]
+    std: list[float]
+
+
+def prepare_inputs(
+    run: Run, store: Store, train_rows: Sequence[int], val_rows: Sequence[int]
+) -> Inputs:
+    """Band statistics of the training rows; training windows take context only from the
+    training rows' imagery, validation windows from the training and validation rows'."""
+    cfg = run.cfg
+    if len(train_rows) < 2:
+        raise InputError(store.path / IMAGES, "training needs >= 2 tiles")
+    if len(val_rows) < 1:
+        raise InputError(store.path / IMAGES, "model selection needs validation tiles")
+    band_idx = band_indices(cfg.bands, available=store.bands, source="params.yaml:train.bands")
+    mean, std = band_stats(store.images, train_rows, band_idx, store.nodata)
+    standardize = Standardizer(mean, std, store.nodata)
+    context = context_index(store, run.recipe.context_px)
+    n = len(store.patches)
+
+    def dataset(rows: Sequence[int], allowed: np.ndarray) -> TileDataset:
+        return TileDataset(store.images, store.masks, rows, band_idx, standardize, context, allowed)
+
+    return Inputs(
+        dataset(train_rows, rows_mask(n, train_rows)),
+        dataset(val_rows, rows_mask(n, train_rows, val_rows)),
+        band_idx,
+        mean,
+        std,
+    )
+
+
+def checkpoint_meta(run: Run, store: Store, inputs: Inputs, fingerprint: str) -> dict[str, Any]:
+    """What a checkpoint records beside its weights (mmls.predictor reads it back)."""
+    return {
+        "model_name": run.model_name,
+        "model_config": dict(run.model_cfg),
+        "bands": list(run.cfg.bands),
+        "in_channels": len(inputs.band_idx),
+        "train_config": run.cfg.model_dump(),
+        "recipe": run.recipe.model_dump(),
+        "seed": run.seed,
+        "normalization": {"mean": inputs.mean, "std": inputs.std, "nodata": store.nodata},
+        "tile_size": int(store.size),
+        "fingerprint": fingerprint,
+        "versions": {"torch": str(torch.__version__), "smp": str(smp.__version__)},
+    }
+
+
+def run_epoch(
+    parts: Parts,
+    inputs: Inputs,
+    cfg: TrainConfig,
+    device: torch.device,
+    world: World,
+    on_device: DeviceTileSet | None,
+    epoch: int,
+) -> dict[str, Any]:
+    """Train one epoch, validate; the epoch's log row."""
+    t0 = time.perf_counter()
+    lr = parts.optimizer.param_groups[0]["lr"]
+    train_loss = train_epoch(parts, inputs.train, cfg, device, world, on_device)
+    val_loss, val = validate(parts.evaluated, inputs.val, cfg, device)
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "val_miou": val["miou"],
+        "val_iou_fg": val["iou_fg"],
+        "lr": lr,
+        "epoch_seconds": time.perf_counter() - t0,
+    }
+
+
 def fit(
     run: Run,
     store: Store,
@@ -315,25 +397,11 @@ def fit(
     Writes ``checkpoint`` (best epoch), the DVCLive log in ``log_dir`` and, after every epoch,
     the resumable state ``resume_file`` (deleted at the end). Returns the run's summary.
     ``on_epoch_end(epoch)`` runs after each epoch's state is saved (tests simulate a kill).
-    Training windows take context only from ``train_rows``' imagery (mmls/context.py).
     """
-    cfg, recipe = run.cfg, run.recipe
+    cfg = run.cfg
     world = join(resolve_device(cfg.device, "params.yaml:train.device").type)
     device = setup_torch(cfg, world)
-    if len(train_rows) < 2:
-        raise InputError(store.path / IMAGES, "training needs >= 2 tiles")
-    if len(val_rows) < 1:
-        raise InputError(store.path / IMAGES, "model selection needs validation tiles")
-    band_idx = band_indices(cfg.bands, available=store.bands, source="params.yaml:train.bands")
-    mean, std = band_stats(store.images, train_rows, band_idx, store.nodata)
-    standardize = Standardizer(mean, std, store.nodata)
-    context = context_index(store, recipe.context_px)
-    allowed = np.zeros(len(store.patches), bool)
-    allowed[np.asarray(train_rows, dtype=np.int64)] = True
-    train_data = TileDataset(
-        store.images, store.masks, train_rows, band_idx, standardize, context, allowed
-    )
-    val_data = TileDataset(store.images, store.masks, val_rows, band_idx, standardize, context)
+    inputs = prepare_inputs(run, store, train_rows, val_rows)
     files = [store.path / f for f in (META, IMAGES, MASKS)]
     data = data_fingerprint(files, {"train": train_rows, "val": val_rows})
     fingerprint = run_fingerprint(
@@ -346,10 +414,10 @@ def fit(
         }
     )
     log = EpochLog(log_dir) if world.main else None
-    steps = math.ceil(len(train_data) / cfg.batch_size)
-    steps -= int(len(train_data) % cfg.batch_size == 1 and steps > 1)  # a batch of 1 is merged
+    steps = math.ceil(len(inputs.train) / cfg.batch_size)
+    steps -= int(len(inputs.train) % cfg.batch_size == 1 and steps > 1)  # a batch of 1 is merged
     parts = build_parts(run, cfg.bands, steps, device, world)
-    on_device = _device_set(train_data, cfg, device)
+    on_device = _device_set(inputs.train, cfg, device)
     best: dict[str, Any] = {"epoch": 0, "miou": -math.inf, "state": None}
     history: list[dict] = []
     state = load_state(resume_file, fingerprint, cfg.epochs)
@@ -359,41 +427,12 @@ def fit(
     resumed_from = len(history)
     for row in history if log is not None else []:
         log.epoch(row)
-
-    meta = {
-        "model_name": run.model_name,
-        "model_config": dict(run.model_cfg),
-        "bands": list(cfg.bands),
-        "in_channels": len(band_idx),
-        "train_config": cfg.model_dump(),
-        "recipe": recipe.model_dump(),
-        "seed": run.seed,
-        "normalization": {"mean": mean, "std": std, "nodata": store.nodata},
-        "tile_size": int(store.size),
-        "fingerprint": fingerprint,
-        "versions": {"torch": str(torch.__version__), "smp": str(smp.__version__)},
-    }
     for epoch in range(resumed_from + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        lr = parts.optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(parts, train_data, cfg, device, world, on_device)
-        val_loss, val = validate(parts.evaluated, val_data, cfg, device)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_miou": val["miou"],
-            "val_iou_fg": val["iou_fg"],
-            "lr": lr,
-            "epoch_seconds": time.perf_counter() - t0,
-        }
+        row = run_epoch(parts, inputs, cfg, device, world, on_device, epoch)
         history.append(row)
-        if val["miou"] > best["miou"]:
-            best = {
-                "epoch": epoch,
-                "miou": val["miou"],
-                "state": cpu_copy(parts.evaluated.state_dict()),
-            }
+        if row["val_miou"] > best["miou"]:
+            best = {"epoch": epoch, "miou": row["val_miou"]}
+            best["state"] = cpu_copy(parts.evaluated.state_dict())
         if log is not None:
             save_state(resume_file, snapshot(parts, fingerprint, epoch, best, history))
             log.epoch(row)
@@ -402,23 +441,9 @@ def fit(
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
-
-    summary = {
-        "train_time_h": sum(float(r["epoch_seconds"]) for r in history) / 3600.0,
-        "best_epoch": best["epoch"],
-        "best_val_miou": best["miou"],
-        "epochs": cfg.epochs,
-        "batch_size": cfg.batch_size,
-        "seed": run.seed,
-        "n_train": len(train_data),
-        "n_val": len(val_data),
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "processes": world.size,
-        "channels_last": cfg.channels_last,
-        "resumed_from_epoch": resumed_from,
-    }
+    summary = run_summary(run, inputs, history, best, device, world, resumed_from)
     if log is not None:
+        meta = checkpoint_meta(run, store, inputs, fingerprint)
         save_checkpoint(
             checkpoint, best["state"], {**meta, "epoch": best["epoch"], "val_miou": best["miou"]}
         )
@@ -427,3 +452,30 @@ def fit(
     barrier(world)
     leave(world)
     return summary
+
+
+def run_summary(
+    run: Run,
+    inputs: Inputs,
+    history: Sequence[Mapping[str, Any]],
+    best: Mapping[str, Any],
+    device: torch.device,
+    world: World,
+    resumed_from: int,
+) -> dict[str, Any]:
+    """The run's summary (DVCLive's metrics.json; the eval stages read ``train_time_h``)."""
+    return {
+        "train_time_h": sum(float(r["epoch_seconds"]) for r in history) / 3600.0,
+        "best_epoch": best["epoch"],
+        "best_val_miou": best["miou"],
+        "epochs": run.cfg.epochs,
+        "batch_size": run.cfg.batch_size,
+        "seed": run.seed,
+        "n_train": len(inputs.train),
+        "n_val": len(inputs.val),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "processes": world.size,
+        "channels_last": run.cfg.channels_last,
+        "resumed_from_epoch": resumed_from,
+    }

@@ -6,7 +6,7 @@ import argparse
 from mmls import layout
 from mmls.bands import read_band_set
 from mmls.config import load_params, section, value
-from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
+from mmls.evaluation import EvalConfig, decide_on_val, open_predictor, score, write_scored
 from mmls.io import atomic_dir, run_stage
 from mmls.store import load_store
 from mmls.training import fit, read_run
@@ -25,16 +25,16 @@ def main() -> None:
     summary = fit(
         run,
         store,
-        store.labelled_rows("train", "data/store"),
-        store.labelled_rows("val", "data/store"),
+        store.labelled_rows("train", layout.STORE),
+        store.labelled_rows("val", layout.STORE),
         out / layout.CHECKPOINT_NAME,
         layout.ablation_log_dir(args.band_set, args.seed),
         layout.resume_path(layout.run_name(model, args.seed, args.band_set)),
     )
     eval_cfg = section(params, "eval", EvalConfig)
     predictor = open_predictor(out / layout.CHECKPOINT_NAME, eval_cfg)
-    val, test = store.labelled_rows("val", "data/store"), store.labelled_rows("test", "data/store")
-    decision = decide(run.recipe, predictor, store, val, eval_cfg)
+    test = store.labelled_rows("test", layout.STORE)
+    decision = decide_on_val(run.recipe, predictor, store, eval_cfg)
     scored = score(predictor, store, test, eval_cfg, summary["train_time_h"], decision)
     with atomic_dir(layout.ablation_predictions_dir(args.band_set, args.seed)) as tmp:
         write_scored(scored, layout.ablation_metrics(args.band_set, args.seed), tmp, "test")

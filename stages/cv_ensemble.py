@@ -7,6 +7,7 @@ import argparse
 from mmls import layout
 from mmls.config import load_params, read_seeds, section
 from mmls.ensemble import ensemble
+from mmls.errors import InputError
 from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
 from mmls.folds import CVConfig, fold_rows
 from mmls.io import atomic_dir, read_csv, read_json, run_stage
@@ -24,12 +25,14 @@ def main() -> None:
     name, f = args.name, args.fold
     cv = section(params, "cv", CVConfig)
     of, seeds = cv.ensembles[name].of, read_seeds(params)
+    if len(seeds) < 2:
+        raise InputError("params.yaml:seeds", f"ensemble {name!r} needs >= 2 seeds, got {seeds}")
     cfg = section(params, "eval", EvalConfig)
     store = load_store(layout.STORE)
     rows = fold_rows(store.patches, read_csv(layout.FOLDS_CSV, ("fold",)), f, cv)
     members = [open_predictor(layout.cv_dir(of, f, s) / layout.CHECKPOINT_NAME, cfg) for s in seeds]
     predictor = ensemble(members)
-    decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg)
+    decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg, rows.train)
     hours = sum(
         read_json(layout.cv_log_dir(of, f, s) / METRICS_FILE)["train_time_h"] for s in seeds
     )

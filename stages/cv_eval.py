@@ -29,7 +29,7 @@ def main() -> None:
     store = load_store(layout.STORE)
     rows = fold_rows(store.patches, read_csv(layout.FOLDS_CSV, ("fold",)), f, cv)
     predictor = open_predictor(layout.cv_dir(trained, f, s) / layout.CHECKPOINT_NAME, cfg)
-    decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg)
+    decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg, rows.train)
     train_time_h = read_json(layout.cv_log_dir(trained, f, s) / METRICS_FILE)["train_time_h"]
     scored = score(predictor, store, rows.held_out, cfg, train_time_h, decision)
     with atomic_dir(layout.cv_predictions_dir(name, f, s)) as tmp:

@@ -6,6 +6,7 @@ from mmls import layout
 from mmls.config import load_params, read_seeds, section
 from mmls.folds import CVConfig
 from mmls.io import atomic_dir, run_stage, write_json
+from mmls.store import load_store
 from mmls.tables import StatisticsConfig, build_cv_tables
 
 
@@ -19,6 +20,8 @@ def main() -> None:
         read_seeds(params),
         cv.baseline,
         section(params, "statistics", StatisticsConfig),
+        load_store(layout.STORE).patches,
+        {name: r.of for name, r in cv.rescored.items()},
     )
     with atomic_dir(layout.CV_TABLE) as tmp:
         for name, row in rows.items():

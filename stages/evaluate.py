@@ -7,7 +7,7 @@ import argparse
 
 from mmls import layout
 from mmls.config import load_params, section
-from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
+from mmls.evaluation import EvalConfig, decide_on_val, open_predictor, score, write_scored
 from mmls.io import atomic_dir, read_json, run_stage
 from mmls.models import model_section
 from mmls.recipe import RecipeConfig
@@ -27,7 +27,7 @@ def main() -> None:
     predictor = open_predictor(layout.model_dir(name, seed) / layout.CHECKPOINT_NAME, cfg)
     train_time_h = read_json(layout.train_log_dir(name, seed) / METRICS_FILE)["train_time_h"]
     store = load_store(layout.STORE)
-    decision = decide(recipe, predictor, store, store.labelled_rows("val", "data/store"), cfg)
+    decision = decide_on_val(recipe, predictor, store, cfg)
     metrics_dir, predictions_dir = (
         layout.eval_metrics_dir(name, seed),
         layout.eval_predictions_dir(name, seed),

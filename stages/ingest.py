@@ -3,16 +3,37 @@ pipeline's tiles and split table, the released split kept as given; with Table 1
 and the leakage audit of the released split (mmls/releases.py, mmls/ingest.py)."""
 
 import time
+from pathlib import Path
+
+import pandas as pd
 
 from mmls import layout
 from mmls.bands import read_bands
 from mmls.config import load_params, section
+from mmls.errors import InputError
 from mmls.ingest import ingest_release
-from mmls.io import atomic_dir, atomic_path, run_stage, write_json
+from mmls.io import atomic_dir, atomic_path, open_raster, run_stage, write_json
+from mmls.layout import tile_paths
 from mmls.leakage import leakage_audit
+from mmls.rebuild import scene_offsets
 from mmls.releases import IngestConfig
 from mmls.splitting import Table1Config, fg_intervals, table1
 from mmls.tiling import TileConfig
+
+
+def audit(splits: pd.DataFrame, tiles_dir: Path, size: int) -> dict:
+    """The leakage audit of the released split, positions in one frame for all regions."""
+    georeferenced = True
+    for rec in splits.head(1).itertuples(index=False):
+        with open_raster(tile_paths(tiles_dir, rec.region, rec.col, rec.row)[0]) as src:
+            georeferenced = src.crs is not None
+    if georeferenced:
+        return leakage_audit(scene_offsets(splits, tiles_dir, size), size)
+    if splits["region"].nunique() > 1:
+        raise InputError(
+            tiles_dir, "regions without georeferencing cannot be placed in one frame for the audit"
+        )
+    return leakage_audit(splits, size)
 
 
 def main() -> None:
@@ -20,15 +41,19 @@ def main() -> None:
     cfg = section(params, "ingest", IngestConfig)
     size = section(params, "tile", TileConfig).size
     t0 = time.perf_counter()
+    # everything is computed before anything is written: a failure leaves the outputs as they were
     with atomic_dir(layout.RELEASED_TILES) as tmp:
         splits, notes = ingest_release(cfg, tmp, bands=read_bands(params), size=size)
-    seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        stats = table1(splits, section(params, "table1", Table1Config).std_ddof)
+        intervals = fg_intervals(splits)
+        leakage = audit(splits, Path(tmp), size)
     with atomic_path(layout.RELEASED_SPLITS) as tmp:
         splits.to_csv(tmp, index=False)
-    write_json(layout.TABLE1, table1(splits, section(params, "table1", Table1Config).std_ddof))
+    write_json(layout.TABLE1, stats)
     with atomic_path(layout.FG_INTERVALS) as tmp:
-        fg_intervals(splits).to_csv(tmp, index=False)
-    write_json(layout.LEAKAGE, leakage_audit(splits, size))
+        intervals.to_csv(tmp, index=False)
+    write_json(layout.LEAKAGE, leakage)
     counts = splits.groupby("split")["labelled"].agg(["size", "all"])
     write_json(
         layout.INGEST_METRICS,

@@ -5,7 +5,7 @@ the tile's georeferencing: the form the MMLSv2 challenge takes (mmls/submission.
 
 from mmls import layout
 from mmls.config import load_params, read_seeds, section, value
-from mmls.evaluation import EvalConfig, decide, open_predictor
+from mmls.evaluation import EvalConfig, decide_on_val, open_predictor
 from mmls.io import atomic_dir, run_stage, write_json
 from mmls.models import model_section
 from mmls.recipe import RecipeConfig
@@ -21,7 +21,7 @@ def main() -> None:
     store = load_store(layout.STORE)
     predictor = open_predictor(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME, cfg)
     recipe = model_section(params, model, "recipe", RecipeConfig)
-    decision = decide(recipe, predictor, store, store.labelled_rows("val", "data/store"), cfg)
+    decision = decide_on_val(recipe, predictor, store, cfg)
     unlabelled = sorted(set(store.patches.loc[~store.patches["labelled"], "split"]))
     counts = {}
     with atomic_dir(layout.TILE_PREDICTIONS) as tmp:

@@ -5,6 +5,7 @@ from mmls import layout
 from mmls.config import entries, load_params, read_seeds, section, value
 from mmls.evaluation import EvalConfig
 from mmls.io import atomic_dir, atomic_path, run_stage
+from mmls.raster import SceneConfig
 from mmls.report import ReportConfig, Scope, build_report, load_reference
 from mmls.results import collect
 from mmls.store import DatasetConfig
@@ -19,7 +20,7 @@ def main() -> None:
         model=value(params, "model", str),
         seeds=read_seeds(params),
         splits=section(params, "eval", EvalConfig).splits,
-        data=f"{params.get('scene', {}).get('composite', '?')} -> {dataset.tiles}",
+        data=f"{section(params, 'scene', SceneConfig).composite} -> {dataset.tiles}",
     )
     results = collect(scope.models, scope.band_sets, scope.seeds, scope.splits)
     cfg = section(params, "report", ReportConfig)

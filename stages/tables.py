@@ -5,6 +5,7 @@ from mmls import layout
 from mmls.config import entries, load_params, read_seeds, section
 from mmls.evaluation import EvalConfig
 from mmls.io import atomic_dir, run_stage, write_json
+from mmls.store import load_store
 from mmls.tables import StatisticsConfig, build_tables
 
 
@@ -16,6 +17,7 @@ def main() -> None:
         read_seeds(params),
         section(params, "eval", EvalConfig).splits,
         section(params, "statistics", StatisticsConfig),
+        load_store(layout.STORE).patches,
     )
     for folder, rows in tables.rows.items():
         with atomic_dir(folder) as tmp:

@@ -20,8 +20,8 @@ def main() -> None:
     summary = fit(
         run,
         store,
-        store.labelled_rows("train", "data/store"),
-        store.labelled_rows("val", "data/store"),
+        store.labelled_rows("train", layout.STORE),
+        store.labelled_rows("val", layout.STORE),
         layout.model_dir(args.model, args.seed) / layout.CHECKPOINT_NAME,
         layout.train_log_dir(args.model, args.seed),
         layout.resume_path(layout.run_name(args.model, args.seed)),

@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmls.bands import BAND_NAMES
 from mmls.context import ContextIndex, center
 from mmls.dataset import IGNORE, DeviceTileSet, TileDataset, epoch_plan, make_loader
-from mmls.normalization import Standardizer
+from mmls.evaluation import EvalConfig, calibrate
+from mmls.normalization import FILL_VALUE, Standardizer
+from mmls.predictor import Predictor
+from mmls.store import load_store
+from tests.configs import config
+from tests.stores import write_synthetic_store
 
 S, C = 8, 4
 
@@ -60,3 +66,42 @@ def test_dataset_targets_ignore_the_margin_and_device_batches_match_the_loader()
     for keys, (lx, ly) in zip(plan, make_loader(data, plan), strict=True):
         dx, dy = on_device.batch(keys)
         assert torch.equal(dx, lx) and torch.equal(dy, ly)
+
+
+class Spy(torch.nn.Module):
+    """A model that records its inputs and predicts background everywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x.clone())
+        return torch.zeros(len(x), 2, *x.shape[-2:])
+
+
+def test_calibration_windows_see_training_and_selection_imagery_never_the_held_out(tmp_path):
+    # the store's train patches lie in grid row 0, val in row 1, test in row 2: a val window's
+    # upper margin is training imagery, its lower margin held-out (test) imagery
+    size = 16
+    write_synthetic_store(tmp_path, {"train": 3, "val": 3, "test": 3}, size=size, nodata=None)
+    store = load_store(tmp_path)
+    spy = Spy()
+    predictor = Predictor(
+        spy,
+        BAND_NAMES,
+        [0.0] * 7,
+        [1.0] * 7,
+        None,
+        torch.device("cpu"),
+        False,
+        size,
+        {},
+        "spy",
+        context_px=size,
+    )
+    cfg = config("eval", EvalConfig)
+    calibrate(predictor, store, store.rows("val"), cfg, False, store.rows("train"))
+    x = torch.cat(spy.inputs)
+    above, below = x[:, :, :size, size:-size], x[:, :, -size:, size:-size]
+    assert (above != FILL_VALUE).all() and (below == FILL_VALUE).all()

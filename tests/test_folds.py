@@ -121,6 +121,21 @@ def test_variants_apply_their_overrides_on_the_model_entry() -> None:
         config("cv", CVConfig, rescored={"bad": {"of": "nope", "tta": True, "threshold": 0.5}})
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"k": 1}, "cv.k"),
+        ({"folds": [0, 5]}, "cv.folds"),
+        ({"bins": 0}, "cv.bins"),
+        ({"inner_val_fraction": 0.5}, "cv.inner_val_fraction"),
+        ({"rescored": {"t": {"of": "unet", "tta": False, "threshold": 1.5}}}, "cv.rescored.t."),
+    ],
+)
+def test_bad_cv_params_name_the_key(override, key) -> None:
+    with pytest.raises(InputError, match=f"params.yaml:{key}"):
+        config("cv", CVConfig, **override)
+
+
 def test_mean_probability_ensemble_averages_probabilities() -> None:
     a, b = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 2, 1)
     x = torch.randn(2, 3, 4, 4)
@@ -161,7 +176,9 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
                 _write_fold("good", f, seed, t, 0.05, rows, rng)
             _write_fold("ens", f, None, t, 0.04, rows, rng)
         cfg = config("statistics", StatisticsConfig, n_resamples=300)
-        out = build_cv_tables(["base", "good", "missing"], ["ens"], [0, 1, 2], [1, 2], "base", cfg)
+        out = build_cv_tables(
+            ["base", "good", "missing"], ["ens"], [0, 1, 2], [1, 2], "base", cfg, table
+        )
     finally:
         os.chdir(cwd)
     assert set(out) == {"base", "good", "ens"}  # "missing" has no results: no row

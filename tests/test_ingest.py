@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import torch
 import yaml
 from affine import Affine
 
@@ -19,10 +20,14 @@ from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
 from mmls.ingest import ingest_release
 from mmls.layout import tile_paths
+from mmls.leakage import leakage_audit
 from mmls.normalization import NonPhysicalWarning
-from mmls.releases import IngestConfig
+from mmls.predictor import Predictor
+from mmls.rebuild import scene_offsets
+from mmls.releases import LAYOUTS, IngestConfig
 from mmls.splitting import SPLIT_COLUMNS, table1
 from mmls.store import UNLABELLED, build_store, load_store
+from mmls.submission import write_tile_masks
 from tests.configs import PARAMS, REAL_PARAMS, ROOT, config
 from tests.releases import MARS, scene_tiles, tile_transform, write_raster, write_release
 
@@ -119,6 +124,30 @@ def test_unlabelled_split_is_ingested_predictable_never_scored(tmp_path) -> None
     with pytest.raises(InputError, match="unlabelled"):
         store.labelled_rows("test")
     assert len(store.labelled_rows("train")) == 2
+    # what a user hands in: one uint8 {0, 1} mask per released test tile, named and
+    # georeferenced as the released image
+    model = torch.nn.Conv2d(7, 2, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+        model.weight[1, 0] = 1.0  # landslide where the standardised red band is positive
+    predictor = Predictor(
+        model, BAND_NAMES, [500.0] * 7, [1.0] * 7, None, torch.device("cpu"), False, S, {}, "tiny"
+    )
+    out = tmp_path / "masks"
+    out.mkdir()
+    written = write_tile_masks(predictor, store, store.rows("test"), tmp_path / "tiles", out, 2)
+    released = sorted((tmp_path / "rel/test/images").iterdir())
+    assert sorted(written["file"]) == [p.name for p in released]
+    for path in released:
+        got, profile = read(out / path.name)
+        _, want = read(path)
+        assert got.dtype == np.uint8 and set(np.unique(got)) <= {0, 1}
+        assert profile["crs"] == want["crs"] and profile["transform"] == want["transform"]
+        image = read(
+            tile_paths(tmp_path / "tiles", "base", *map(int, path.stem[3:].split("_row")))[0]
+        )[0]
+        assert np.array_equal(got[0], (image[0] > 500).astype(np.uint8))
 
 
 def test_a_tile_off_its_region_grid_is_an_error_naming_it(release) -> None:
@@ -130,6 +159,27 @@ def test_a_tile_off_its_region_grid_is_an_error_naming_it(release) -> None:
     with pytest.raises(InputError) as err:
         ingest(root, root.parent / "tiles")
     assert "col00000_row00000" in err.value.source and "grid" in err.value.problem
+
+
+@pytest.mark.parametrize(
+    ("col", "row", "dx", "problem"),
+    [
+        (1, 1, 5, "grid"),  # a mid-grid tile 5 px back: only the last column / row may be
+        (3, 1, S, "grid"),  # a whole tile back is no terminal origin
+        (3, 2, 3, "terminal shift"),  # the last column's tiles must share one shift (8 px)
+    ],
+)
+def test_only_the_last_column_or_row_may_be_a_terminal_origin(release, col, row, dx, problem):
+    root, tiles, split_of = release
+    image, mask, x, y = tiles[(col, row)]
+    moved = tile_transform(col * S - dx, y)
+    name = f"col{col:05d}_row{row:05d}.tif"
+    folder = root / split_of[(col, row)]
+    write_raster(folder / "images" / name, image, moved, MARS)
+    write_raster(folder / "masks" / name, mask[None], moved, MARS)
+    with pytest.raises(InputError) as err:
+        ingest(root, root.parent / "tiles")
+    assert name in str(err.value.source) and problem in err.value.problem
 
 
 def test_non_physical_values_are_reported_and_kept(release, tmp_path) -> None:
@@ -222,10 +272,33 @@ def test_stage_writes_tiles_splits_table1_leakage_and_keeps_them_on_failure(rele
     leakage = json.loads((project / "metrics/leakage.json").read_text())
     assert leakage["splits"]["val"]["n_touching"] == 3  # the val column touches train columns
     assert leakage["overlapping_pairs"] == {"train|train": 3}  # the terminal column
+    before = sorted(p.relative_to(project) for p in (project / "data").rglob("*"))
     (root / "val/masks/col00001_row00000.tif").write_bytes(b"not a tiff")
     result = run()
     assert result.returncode == 2 and "col00001_row00000" in result.stderr
     assert pd.read_csv(project / "data/released/splits.csv").equals(splits)
+    assert sorted(p.relative_to(project) for p in (project / "data").rglob("*")) == before
+
+
+def test_leakage_audit_places_both_regions_in_one_frame(release, tmp_path) -> None:
+    """An isolated region just west of the base region: its east column touches the base
+    region's west column; tile (0, 0) of each region does not overlap the other's (each region
+    numbers its own grid, the audit compares scene positions)."""
+    root, tiles, _ = release
+    order = [list(BAND_NAMES).index(b) for b in LAYOUTS["mmlsv2-challenge"].band_order]
+    isolated = root.parent / "phase2_dataset" / "test"
+    for (col, row), (image, mask, _, y) in tiles.items():
+        if col < 2:
+            name = f"col{col:05d}_row{row:05d}.tif"
+            transform = tile_transform(col * S - 2 * S, y)
+            write_raster(isolated / "images" / name, image[order], transform, MARS)
+            write_raster(isolated / "masks" / name, mask[None], transform, MARS)
+    table, _ = ingest(root, tmp_path / "tiles")
+    assert (table["region"] == "isolated").sum() == 6
+    audit = leakage_audit(scene_offsets(table, tmp_path / "tiles", S), S)
+    contact = audit["isolated_test_vs_base"]
+    assert contact["n_overlapping"] == 0
+    assert contact["n_edge_adjacent"] == 3  # the isolated column 1 against base column 0
 
 
 # ------------------------------------------------------------------- the real MMLSv2 release

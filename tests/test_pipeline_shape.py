@@ -23,9 +23,11 @@ from dvc.repo import Repo
 from mmls import layout
 from tests.configs import PARAMS, ROOT
 
-#: Library helpers that read params sections on a stage script's behalf.
+#: Library helpers that read params sections on a stage script's behalf. ``read_run`` and
+#: ``variant_run`` also check that ``seeds`` lists the run's seed, but the run depends on its
+#: own seed alone (the stage's command line): adding a seed must not retrain the others.
 HELPERS: dict[str, set[str]] = {
-    "read_run": {"seeds", "train", "recipe", "models"},
+    "read_run": {"train", "recipe", "models"},
     "read_seeds": {"seeds"},
     "read_bands": {"bands"},
     "read_band_set": {"band_sets"},
@@ -169,15 +171,37 @@ def test_every_model_band_set_and_seed_has_its_stages(stages) -> None:
     ) == (n_runs)
 
 
+def kind(stage) -> str:
+    """``train`` for ``train@unet-42`` and ``real/mmlsv2/dvc.yaml:train@unet-42``."""
+    return stage.addressing.split(":")[-1].split("@")[0]
+
+
+TRAININGS = ("train", "band_ablation", "cv_train")
+
+
+def test_every_pipeline_is_checked(stages) -> None:
+    wdirs = {Path(s.wdir).resolve().relative_to(ROOT).as_posix() for s in stages}
+    assert {".", "real/mmlsv2", "real/mmlsv1-west"} <= wdirs
+
+
+def test_adding_a_seed_retrains_nothing_else(stages) -> None:
+    for stage in stages:
+        if kind(stage) in TRAININGS:
+            assert "seeds" not in declared_params(stage), stage.addressing
+
+
 def test_training_outputs_allow_the_run_cache(stages) -> None:
     """DVC skips its run-cache for persistent outputs and for uncached outputs that are not
     metrics or plots: queued and temporary experiments would then retrain every model."""
+    checked = 0
     for stage in stages:
-        if stage.addressing.split("@")[0] not in ("train", "eval", "band_ablation"):
+        if kind(stage) not in (*TRAININGS, "eval", "cv_eval"):
             continue
+        checked += 1
         for out in stage.outs:
             assert not out.persist, f"{stage.addressing}: {out.def_path} is persistent"
             assert out.use_cache or out.metric or out.plot, f"{stage.addressing}: {out.def_path}"
+    assert checked > 2 * len(PARAMS["models"])  # the real pipelines' trainings too
 
 
 def test_stage_scripts_import_the_installed_package() -> None:

@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from affine import Affine
 
 from mmls.align import align_inventory, binarize_mask
 from mmls.bands import BAND_NAMES
 from mmls.errors import InputError
 from mmls.holdout import split_regions
 from mmls.ingest import ingest_release
+from mmls.layout import tile_paths
 from mmls.raster import check_composite
 from mmls.rebuild import INVENTORY_NODATA, compare_tiles, rebuild_scene
 from mmls.releases import IngestConfig
@@ -110,7 +112,7 @@ def test_overlapping_tiles_that_disagree_are_an_error_naming_both(release, tmp_p
     assert {"col00004_row00002", "col00003_row00002"} <= {
         Path(p).stem for p in (err.value.source, err.value.problem.split()[1])
     }
-    assert not (tmp_path / "c.tif").exists()  # nothing half-written
+    assert not (tmp_path / "c.tif").exists() and not (tmp_path / "i.tif").exists()
 
 
 def test_raster_route_regenerates_every_labelled_tile(release, tmp_path) -> None:
@@ -130,7 +132,23 @@ def test_raster_route_regenerates_every_labelled_tile(release, tmp_path) -> None
     check = compare_tiles(table, tmp_path / "tiles", index, tmp_path / "tiles_out")
     assert check["n_released_labelled"] == int(table["labelled"].sum())
     assert check["n_identical"] == check["n_released_labelled"]
-    assert check["n_missing"] == check["n_extra"] == 0
+    assert check["n_missing"] == check["n_extra"] == 0 and check["differing"] == []
+
+    # one tile moved by half a pixel, one with a changed pixel: exactly those two differ (the
+    # others stay identical, whatever their order)
+    first, second = index.iloc[0], index.iloc[-1]
+    moved, _ = tile_paths(tmp_path / "tiles_out", first["region"], first["col"], first["row"])
+    with rasterio.open(moved, "r+") as ds:
+        ds.transform = ds.transform * Affine.translation(0.5, 0)
+    changed, _ = tile_paths(tmp_path / "tiles_out", second["region"], second["col"], second["row"])
+    with rasterio.open(changed, "r+") as ds:
+        data = ds.read()
+        data[0, 0, 0] += 1
+        ds.write(data)
+    check = compare_tiles(table, tmp_path / "tiles", index, tmp_path / "tiles_out")
+    assert check["n_identical"] == check["n_released_labelled"] - 2
+    assert check["max_transform_diff_px"] == 0.5
+    assert len(check["differing"]) == 2
 
 
 # ------------------------------------------------------------------- the real MMLSv2 release

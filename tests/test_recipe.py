@@ -193,6 +193,19 @@ def test_calibration_uses_the_selection_rows_and_scoring_applies_it(store: Store
     )
 
 
+def test_calibrating_on_the_scored_val_split_is_refused(store: Store, tmp_path) -> None:
+    from mmls.errors import InputError
+    from mmls.evaluation import EvalConfig, decide_on_val
+
+    run(store, tmp_path, recipe(), epochs=1)
+    predictor = Predictor.load(tmp_path / "best.pt", CPU)
+    cfg = config("eval", EvalConfig, splits=["val"], threads=1, latency_warmup=0)
+    with pytest.raises(InputError, match=r"eval\.splits.*lists val"):
+        decide_on_val(recipe(threshold="calibrate"), predictor, store, cfg)
+    test_only = config("eval", EvalConfig, splits=["test"], threads=1, latency_warmup=0)
+    assert decide_on_val(recipe(threshold="calibrate"), predictor, store, test_only).threshold
+
+
 def test_context_windows_train_and_score_on_the_central_patch(store: Store, tmp_path) -> None:
     summary = run(
         store,
@@ -218,3 +231,14 @@ def test_fusion_model_trains_and_reloads(store: Store, tmp_path: Path) -> None:
     bands = list(store.bands)
     with pytest.raises(Exception, match="split the input bands"):
         build_model("f", {**FUSION, "branches": [["red"], ["dem"]]}, 7, bands=bands)
+
+
+def test_fusion_decoder_and_head_get_smp_initialisation() -> None:
+    bands = ["red", "green", "blue", "dem", "slope", "thermal_inertia", "grayscale"]
+    torch.manual_seed(0)
+    model = build_model("f", FUSION, 7, bands=bands)
+    head_conv = next(m for m in model.head.modules() if isinstance(m, nn.Conv2d))
+    assert float(head_conv.bias.abs().max()) == 0.0  # smp's initialize_head zeroes biases
+    fuse_conv = next(m for m in model.fuse.modules() if isinstance(m, nn.Conv2d))
+    fan_in = fuse_conv.weight[0].numel()  # PyTorch's default bound is 1/sqrt(fan_in),
+    assert float(fuse_conv.weight.abs().max()) > 1 / math.sqrt(fan_in)  # smp's sqrt(6/fan_in)

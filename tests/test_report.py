@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -57,7 +58,8 @@ def render(root: Path, seeds=SEEDS):
     os.chdir(root)
     try:
         stats = config("statistics", StatisticsConfig, n_resamples=300)
-        t = build_tables(MODELS, BAND_SETS, seeds, ["test", "isolated_test"], stats)
+        groups = pd.read_csv(layout.STORE / "patches.csv")
+        t = build_tables(MODELS, BAND_SETS, seeds, ["test", "isolated_test"], stats, groups)
         for folder, rows in t.rows.items():
             for name, row in rows.items():
                 write_json(folder / f"{name}.json", row)

@@ -22,6 +22,7 @@ from mmls.stats import (
     block_counts,
     bootstrap_ci,
     bootstrap_diff_ci,
+    merge_overlapping_blocks,
     resample_weights,
 )
 
@@ -140,6 +141,44 @@ def test_one_seed_is_the_block_bootstrap_and_seeds_add_their_variance():
     # Paired over blocks, independent over seeds: identical replicates still give 0 inside.
     diff = bootstrap_diff_ci(seeds, seeds, seed=3)
     assert diff.estimate == 0 and diff.lo < 0 < diff.hi
+
+
+def test_same_checkpoints_pair_seeds_too():
+    rng = np.random.default_rng(8)
+    hard = rng.uniform(0.5, 1.5, 40)
+    seeds = [_blocks(40, q, np.random.default_rng(9), hard) for q in (0.70, 0.80, 0.90)]
+    shifted = [b + np.array([0, 0, 1, 0]) for b in seeds]  # the same replicates, one FN more
+    independent = bootstrap_diff_ci(seeds, shifted, seed=3)
+    same = bootstrap_diff_ci(seeds, shifted, same_checkpoints=True, seed=3)
+    assert same.estimate == independent.estimate > 0
+    assert same.hi - same.lo < 0.2 * (independent.hi - independent.lo)
+    with pytest.raises(ValueError, match="same checkpoints"):
+        bootstrap_diff_ci(seeds, shifted[:2], same_checkpoints=True)
+
+
+def test_blocks_whose_patches_overlap_are_one_resampling_unit():
+    table = pd.DataFrame(
+        {
+            "region": ["base"] * 4,
+            "col": [0, 0, 2, 3],
+            "row": [0, 2, 0, 0],
+            "block_col": [0, 0, 1, 1],
+            "block_row": [0, 1, 0, 0],
+            "tp": [1, 2, 4, 8],
+            "fp": [0] * 4,
+            "fn": [0] * 4,
+            "tn": [9] * 4,
+        },
+        index=[10, 11, 12, 13],
+    )
+    groups = table[["region", "col", "row"]].assign(group=["0_0", "0_0", "1_0", "1_0"])
+    merged = merge_overlapping_blocks(table, groups)  # a terminal row joined blocks 0_0, 0_1
+    keys, counts = block_counts(merged)
+    assert keys.values.tolist() == [["base", 0, 0], ["base", 1, 0]]
+    assert counts[:, 0].tolist() == [3, 12]
+    assert merged[["col", "row", "tp"]].equals(table[["col", "row", "tp"]].reset_index(drop=True))
+    with pytest.raises(ValueError, match="without a group"):
+        merge_overlapping_blocks(table, groups.iloc[:3])
 
 
 def test_block_counts_group_by_region_and_alignment_keeps_shared_patches():

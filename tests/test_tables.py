@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mmls import layout
@@ -25,7 +26,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tables(seeds=SEEDS, **cfg):
     stats = config("statistics", StatisticsConfig, **{"n_resamples": 300, **cfg})
-    return build_tables(MODELS, BAND_SETS, seeds, ["test", "isolated_test"], stats)
+    groups = pd.read_csv(layout.STORE / "patches.csv")
+    return build_tables(MODELS, BAND_SETS, seeds, ["test", "isolated_test"], stats, groups)
 
 
 @pytest.fixture
