@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Queued experiments reuse the cached work of unchanged stages (issue: one shape for the pipeline).
 #
-# On a committed, up-to-date checkout (`dvc status` clean, cache filled by `dvc repro`): queue
+# On a committed checkout whose default pipeline is up to date (`dvc status dvc.yaml` clean,
+# cache filled by `dvc repro`): queue
 # one experiment per model given (each changes only `model`), run the queue with one worker, and
 # print, per experiment, its wall time and which stages it ran versus restored from the cache.
 #
@@ -9,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$#" -ge 1 ] || { echo "usage: $0 MODEL [MODEL ...]" >&2; exit 2; }
-if [ -n "$(dvc status -q 2>&1 || echo dirty)" ]; then
-  echo "error: dvc status is not clean; run dvc repro and commit first" >&2
+if [ "$(dvc status --json dvc.yaml 2>&1)" != "{}" ] || [ -n "$(git status --porcelain -uno)" ]; then
+  echo "error: the default pipeline is not up to date and committed; run dvc repro, commit" >&2
   exit 2
 fi
 names=()
