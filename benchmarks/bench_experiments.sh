@@ -22,7 +22,7 @@ for model in "$@"; do
 done
 start=$(date +%s)
 dvc queue start -j 1 >/dev/null
-declare -A done_at
+declare -A done_at=()
 while [ "${#done_at[@]}" -lt "${#names[@]}" ]; do
   sleep 5
   status="$(dvc queue status 2>/dev/null)"
