@@ -152,7 +152,9 @@ def child(
         rows=rows if scheduler == "sink" else row_source(checkpoint, "cpu", cfg),
     )
     rec = {k: res.record()[k] for k in ("seconds", "mpx_per_s", "n_windows", "n_polygons")}
-    rec["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    rec["peak_rss_mib"] = me.ru_maxrss / 1024
+    rec["caller_cpu_s"] = me.ru_utime + me.ru_stime  # the sink: writing, polygons, scores
     rec["worker_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(rec))
 
@@ -190,7 +192,8 @@ def measure(
 def line(label: str, rec: dict) -> str:
     return (
         f"{label}: {rec['seconds']:.1f} s, {rec['mpx_per_s']:.3f} Mpx/s, peak RSS "
-        f"{rec['peak_rss_mib']:.0f} MiB (busiest worker {rec['worker_peak_rss_mib']:.0f} MiB)"
+        f"{rec['peak_rss_mib']:.0f} MiB (busiest worker {rec['worker_peak_rss_mib']:.0f} MiB), "
+        f"calling process {rec['caller_cpu_s']:.1f} CPU s"
     )
 
 

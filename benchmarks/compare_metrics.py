@@ -6,7 +6,7 @@ tree, and exits 1 if any differs. Files moved between layouts; the table of file
 :data:`PAIRS` (before path, after path). Timing keys (latency, training time, throughput) are
 listed apart, as they move between runs.
 
-    python -m benchmarks.compare_metrics --before a82ab34 [--layout-before flat]
+    python -m benchmarks.compare_metrics --before a82ab34 [--after be54551] [--layout-before flat]
 """
 
 from __future__ import annotations
@@ -58,9 +58,15 @@ def at_revision(rev: str, path: str) -> dict[str, Any] | None:
     return json.loads(shown.stdout) if shown.returncode == 0 else None
 
 
+def in_tree(path: str) -> dict[str, Any] | None:
+    file = ROOT / path
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision of the earlier run")
+    parser.add_argument("--after", help="git revision of the later run (default: working tree)")
     parser.add_argument("--layout-before", choices=("flat", "seeded"), default="flat")
     args = parser.parse_args()
     differing = 0
@@ -68,12 +74,12 @@ def main() -> int:
     print("|---|---|---|---|")
     for old_path, new_path in pairs(args.layout_before):
         old = at_revision(args.before, old_path)
-        new_file = ROOT / new_path
-        if old is None or not new_file.is_file():
+        new = at_revision(args.after, new_path) if args.after else in_tree(new_path)
+        if old is None or new is None:
             print(f"| {old_path} -> {new_path} | missing on one side | - | - |")
             differing += 1
             continue
-        a, b = flatten(old), flatten(json.loads(new_file.read_text()))
+        a, b = flatten(old), flatten(new)
         timing = sorted(k for k in a.keys() | b.keys() if any(t in k for t in TIMING))
         keys = sorted((a.keys() & b.keys()) - set(timing))
         diff = [k for k in keys if a[k] != b[k]]
