@@ -13,18 +13,22 @@ A task computes ``predict.chunk_window_rows`` consecutive window rows of the reg
 its own windows with rasterio, recomputing the window rows above its first one that reach into
 it: :meth:`mmls.predict.RowPlan.halo`), so every pixel is the same sum in the same order as in
 one process: with the same torch thread count per worker the probability map is bitwise
-identical to the single-process one. Tasks run in waves of ``workers`` and their rows are
-written in order by the calling process (mask, polygons and scores stream as before), so memory
-is bounded by ``workers x chunk_window_rows`` window rows, never by the scene.
+identical to the single-process one. ``2 x workers`` tasks are in flight at any time (one
+running per worker, one queued behind it, so no worker waits for the calling process), and
+their rows are written in order by the calling process (mask, polygons and scores stream as
+before) while the workers go on: memory is bounded by ``2 x workers x chunk_window_rows``
+window rows, never by the scene.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from multiprocessing import get_context
 
 import dask
@@ -101,13 +105,24 @@ def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] 
         with _Engine(cfg, job) as engine:
             if log is not None:
                 log.extend(Done([], pid, loads) for pid, loads in engine.warmed)
-            for w in range(0, len(todo), cfg.workers):
-                for done in engine.run_wave(todo[w : w + cfg.workers]):
-                    if log is not None:
-                        log.append(Done([], done.pid, done.loads))
-                    yield from done.rows
+            for done in in_order(engine.submit, todo, 2 * cfg.workers):
+                if log is not None:
+                    log.append(Done([], done.pid, done.loads))
+                yield from done.rows
 
     return rows
+
+
+def in_order(submit, spans: Iterable[tuple[int, int]], in_flight: int) -> Iterator[Done]:
+    """The chunks of ``spans`` in order, keeping ``in_flight`` of them submitted ahead."""
+    todo = iter(spans)
+    futures: deque = deque(submit(span) for span in islice(todo, in_flight))
+    while futures:
+        done = futures.popleft().result()
+        span = next(todo, None)
+        if span is not None:
+            futures.append(submit(span))
+        yield done
 
 
 def warm(job: Job, barrier=None) -> tuple[int, int]:
@@ -120,14 +135,14 @@ def warm(job: Job, barrier=None) -> tuple[int, int]:
 
 
 class _Engine:
-    """Context manager: ``run_wave([(a, b), ...]) -> [Done, ...]`` (in order) on the engine. Every
-    worker is started and has loaded the model before the first chunk (``self.warmed``: the
-    pids that did)."""
+    """Context manager: ``submit((a, b)) -> Future[Done]`` on the engine. Every worker is started
+    and has loaded the model before the first chunk (``self.warmed``: the pids that did)."""
 
     def __init__(self, cfg: PredictConfig, job: Job) -> None:
         self.cfg, self.job = cfg, job
         self.pool: ProcessPoolExecutor | None = None
         self.client = None
+        self.calls: ThreadPoolExecutor | None = None
         self.warmed: list[tuple[int, int]] = []
 
     def __enter__(self):
@@ -161,23 +176,28 @@ class _Engine:
         else:
             self.warmed = [warm(self.job)]
 
-    def run_wave(self, spans: Sequence[tuple[int, int]]) -> list[Done]:
-        job = self.job
+    def submit(self, span: tuple[int, int]) -> Future:
+        a, b = span
         if self.client is not None:
-            futures = [self.client.submit(chunk, job, a, b, pure=False) for a, b in spans]
-            return self.client.gather(futures)
-        tasks = [dask.delayed(chunk)(job, a, b) for a, b in spans]
+            return self.client.submit(chunk, self.job, a, b, pure=False)
+        if self.calls is None:  # one blocking dask.compute per chunk, `workers` at a time
+            self.calls = ThreadPoolExecutor(self.cfg.workers)
+        task = dask.delayed(chunk)(self.job, a, b)
         if self.pool is not None:
-            # chunksize 1: Dask batches up to 6 tasks per submission by default, which puts a
-            # whole wave on one worker process.
-            return list(dask.compute(*tasks, scheduler="processes", pool=self.pool, chunksize=1))
-        return list(dask.compute(*tasks, scheduler="threads", num_workers=self.cfg.workers))
+            return self.calls.submit(_first, task, scheduler="processes", pool=self.pool)
+        return self.calls.submit(_first, task, scheduler="threads", num_workers=1)
 
     def __exit__(self, *exc) -> None:
+        if self.calls is not None:
+            self.calls.shutdown(cancel_futures=True)
         if self.pool is not None:
             self.pool.shutdown()
         if self.client is not None:
             self.client.close()
+
+
+def _first(task, **compute_kwargs):
+    return dask.compute(task, **compute_kwargs)[0]
 
 
 def row_source(checkpoint: str, device: str, cfg: PredictConfig) -> RowSource:

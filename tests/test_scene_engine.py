@@ -3,18 +3,21 @@ per worker."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mmls.layout import CHECKPOINT_NAME
 from mmls.models import build_model, save_checkpoint
 from mmls.predict import PredictConfig, predict_scene
 from mmls.predictor import Predictor
-from mmls.scene_engine import ADDRESS_ENV, Done, dask_rows
+from mmls.scene_engine import ADDRESS_ENV, Done, dask_rows, in_order
 from tests.configs import config
 from tests.rasters import write_composite
 
@@ -89,3 +92,19 @@ def test_distributed_without_an_address_is_a_clear_error(scene, tmp_path, monkey
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     with pytest.raises(Exception, match=ADDRESS_ENV):
         run(scene, tmp_path / "out", scheduler="distributed", workers=2)
+
+
+@given(n_spans=st.integers(0, 20), in_flight=st.integers(1, 6))
+def test_in_order_yields_every_chunk_in_order_with_a_bounded_lookahead(n_spans, in_flight) -> None:
+    spans = [(a, a + 1) for a in range(n_spans)]
+    pending: list[tuple[int, int]] = []
+
+    def submit(span):  # a future that is resolved only when in_order asks for its result
+        pending.append(span)
+        assert len(pending) <= in_flight  # never more than in_flight submitted ahead
+        future: Future = Future()
+        future.result = lambda *_: pending.remove(span) or span  # type: ignore[method-assign]
+        return future
+
+    assert list(in_order(submit, spans, in_flight)) == spans
+    assert pending == []
