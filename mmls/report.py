@@ -166,7 +166,7 @@ def comparison_table(
             cells.append(text + (f" ± {sd:.3f}" if sd is not None else ""))
         status = "not run" if rec is None else f"seeds: {rec.get('n_seeds', 1)}"
         if rec is not None and "n_seeds" not in rec:
-            status = "measured"
+            status = "none in the data" if rec.get("n_images") == 0 else "measured"
         rows.append([names.get(key, key), status, *cells])
     return markdown_table(headers, rows)
 

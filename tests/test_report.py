@@ -17,7 +17,7 @@ import yaml
 from mmls import layout
 from mmls.figures import DPI, qualitative_figsize
 from mmls.io import write_json
-from mmls.report import ReportConfig, Scope, build_report, cell, load_reference
+from mmls.report import ReportConfig, Scope, build_report, cell, comparison_table, load_reference
 from mmls.results import collect
 from mmls.tables import StatisticsConfig, build_tables
 from tests.configs import PARAMS, ROOT, config
@@ -83,6 +83,13 @@ def test_cell_is_measured_over_paper_with_difference():
     assert cell(None, 0.814, "miou") == "– / 0.814"
     assert cell(140, 133, "n_images") == "140 / 133 (+7)"
     assert cell(0.5, None, "miou") == "0.500"
+
+
+def test_a_split_absent_from_the_data_is_not_called_measured():
+    measured = {"train": {"n_images": 465}, "test": {"n_images": 0}}
+    md = comparison_table(["train", "test", "val"], ["n_images"], measured, {}, "Split", {})
+    assert "| train | measured |" in md
+    assert "| test | none in the data |" in md and "| val | not run |" in md
 
 
 def test_report_has_every_table_with_paper_numbers_and_not_run_rows(rendered):

@@ -17,7 +17,7 @@ from mmls.layout import CHECKPOINT_NAME
 from mmls.models import build_model, save_checkpoint
 from mmls.predict import PredictConfig, predict_scene
 from mmls.predictor import Predictor
-from mmls.scene_engine import ADDRESS_ENV, Done, dask_rows, in_order
+from mmls.scene_engine import ADDRESS_ENV, Done, chunks, dask_rows, in_order
 from tests.configs import config
 from tests.rasters import write_composite
 
@@ -108,3 +108,15 @@ def test_in_order_yields_every_chunk_in_order_with_a_bounded_lookahead(n_spans, 
 
     assert list(in_order(submit, spans, in_flight)) == spans
     assert pending == []
+
+
+@given(n_rows=st.integers(0, 200), per_chunk=st.integers(1, 16), workers=st.integers(1, 8))
+def test_chunks_cover_the_rows_in_equal_spans_a_multiple_of_workers(n_rows, per_chunk, workers):
+    spans = chunks(n_rows, per_chunk, workers)
+    bounds = [0] + [b for _, b in spans]
+    assert spans == list(zip(bounds[:-1], bounds[1:], strict=True))  # contiguous, in order
+    assert bounds[-1] == n_rows
+    sizes = [b - a for a, b in spans]
+    assert all(1 <= size <= per_chunk for size in sizes)
+    assert not sizes or max(sizes) - min(sizes) <= 1
+    assert len(spans) % workers == 0 or len(spans) == n_rows  # one row per chunk at most
