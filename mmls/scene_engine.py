@@ -92,7 +92,7 @@ def chunk(job: Job, a: int, b: int) -> Done:
 def chunks(n_rows: int, per_chunk: int, workers: int = 1) -> list[tuple[int, int]]:
     """Spans of at most ``per_chunk`` window rows, as equal as possible and as many as a
     multiple of ``workers``, so that no worker is left with a short last chunk while the others
-    idle (43 rows, 8 per chunk, 2 workers: 8 7 7 7 7 7, not 8 8 8 8 8 3)."""
+    idle (43 rows, 8 per chunk, 2 workers: 7 7 8 7 7 7, not 8 8 8 8 8 3)."""
     if n_rows <= 0:
         return []
     n_chunks = -(-n_rows // per_chunk)
@@ -183,13 +183,14 @@ class _Engine:
             self.warmed = list(self.client.run(warm, self.job).values())
         else:
             self.warmed = [warm(self.job)]
+        if self.client is None:  # one blocking dask.compute per chunk, `workers` at a time
+            self.calls = ThreadPoolExecutor(cfg.workers)
 
     def submit(self, span: tuple[int, int]) -> Future:
         a, b = span
         if self.client is not None:
             return self.client.submit(chunk, self.job, a, b, pure=False)
-        if self.calls is None:  # one blocking dask.compute per chunk, `workers` at a time
-            self.calls = ThreadPoolExecutor(self.cfg.workers)
+        assert self.calls is not None
         task = dask.delayed(chunk)(self.job, a, b)
         if self.pool is not None:
             return self.calls.submit(_first, task, scheduler="processes", pool=self.pool)
