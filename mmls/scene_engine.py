@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -74,11 +75,13 @@ def _predictor(checkpoint: str, device: str, threads: int | None) -> tuple[Predi
 
 @dataclass(frozen=True)
 class Done:
-    """A chunk's rows, and which process computed them after how many model loads."""
+    """A chunk's rows, and which process computed them after how many model loads; in a log,
+    also when the calling process received it (``time.perf_counter()``)."""
 
     rows: list[Rows]
     pid: int
     loads: int
+    received_s: float = 0.0
 
 
 def chunk(job: Job, a: int, b: int) -> Done:
@@ -112,10 +115,11 @@ def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] 
         todo = chunks(len(plan.ys), cfg.chunk_window_rows, cfg.workers)
         with _Engine(cfg, job) as engine:
             if log is not None:
-                log.extend(Done([], pid, loads) for pid, loads in engine.warmed)
+                warmed_s = time.perf_counter()
+                log.extend(Done([], pid, loads, warmed_s) for pid, loads in engine.warmed)
             for done in in_order(engine.submit, todo, 2 * cfg.workers):
                 if log is not None:
-                    log.append(Done([], done.pid, done.loads))
+                    log.append(Done([], done.pid, done.loads, time.perf_counter()))
                 yield from done.rows
 
     return rows

@@ -75,6 +75,8 @@ def test_local_dask_schedulers_give_the_same_map_bit_for_bit(
         loads[done.pid] = max(loads.get(done.pid, 0), done.loads)
     assert set(loads.values()) == {1}  # one model load per worker, never one per chunk
     assert len(loads) == (2 if scheduler == "processes" else 1)  # both processes started
+    received = [done.received_s for done in log]
+    assert received[0] > 0 and received == sorted(received)  # warm-ups first, chunks in order
 
 
 @pytest.mark.slow
