@@ -117,9 +117,9 @@ def child(
     import torch
 
     from mmls.config import load_params, parse
-    from mmls.predict import PredictConfig, local_rows, predict_scene
+    from mmls.predict import PredictConfig, predict_scene
     from mmls.predictor import Predictor
-    from mmls.scene_engine import Done, dask_rows
+    from mmls.scene_engine import Done, row_source
 
     if scheduler == "sink":
         from mmls.predict import Rows
@@ -145,12 +145,7 @@ def child(
     predictor = Predictor.load(checkpoint, torch.device("cpu"))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     log: list[Done] = []
-    if scheduler == "sink":
-        rows = sink_rows
-    elif scheduler == "single":
-        rows = local_rows
-    else:
-        rows = dask_rows(checkpoint, "cpu", cfg, log)
+    rows = sink_rows if scheduler == "sink" else row_source(checkpoint, "cpu", cfg, log)
     res = predict_scene(
         predictor,
         composite,
@@ -211,10 +206,11 @@ def line(label: str, rec: dict) -> str:
 
 def throughput(work: Path, scene: str, model: str, rounds: int, engines: str) -> None:
     configs = [("processes", 1, 1), ("processes", 2, 1), ("single", 1, 1), ("single", 1, 2)]
-    unknown = set(engines.split(",")) - {c[0] for c in configs}
+    chosen = set(engines.split(","))
+    unknown = chosen - {c[0] for c in configs}
     if unknown:
         raise SystemExit(f"--engines: unknown {sorted(unknown)} (processes, single)")
-    configs = [c for c in configs if c[0] in engines.split(",")]
+    configs = [c for c in configs if c[0] in chosen]
     w, h = (int(v) for v in scene.split("x"))
     comp, ckpt = work / "scene.tif", work / "model.pt"
     make_composite(comp, w, h)

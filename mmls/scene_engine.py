@@ -213,6 +213,9 @@ def _first(task, **compute_kwargs):
     return dask.compute(task, **compute_kwargs)[0]
 
 
-def row_source(checkpoint: str, device: str, cfg: PredictConfig) -> RowSource:
-    """The engine ``predict.scheduler`` names."""
-    return local_rows if cfg.scheduler == "single" else dask_rows(checkpoint, device, cfg)
+def row_source(
+    checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] | None = None
+) -> RowSource:
+    """The engine ``predict.scheduler`` names (``log``: see :func:`dask_rows`; the single
+    process logs nothing)."""
+    return local_rows if cfg.scheduler == "single" else dask_rows(checkpoint, device, cfg, log)
