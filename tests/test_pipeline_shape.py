@@ -5,6 +5,8 @@
 - every params section a stage script reads is among the stage's params;
 - every entry of ``models`` x ``seeds`` has its train@ and eval@ stages, every entry of
   ``band_sets`` x ``seeds`` its band_ablation@ stage, with the paths of mmls/layout.py;
+- every ``cv.rescored`` / ``cv.ensembles`` entry of the real pipeline has one stage that
+  depends on the checkpoints and params of the variant it reuses, and on no other variant's;
 - stage scripts import the package (an editable install), never edit ``sys.path``, and none is
   named like a standard-library module (``python stages/x.py`` puts ``stages/`` first on the
   path: a ``stages/statistics.py`` once shadowed the stdlib module of that name).
@@ -21,7 +23,7 @@ import pytest
 from dvc.repo import Repo
 
 from mmls import layout
-from tests.configs import PARAMS, ROOT
+from tests.configs import PARAMS, REAL_PARAMS, ROOT
 
 #: Library helpers that read params sections on a stage script's behalf. ``read_run`` and
 #: ``variant_run`` also check that ``seeds`` lists the run's seed, but the run depends on its
@@ -32,6 +34,9 @@ HELPERS: dict[str, set[str]] = {
     "read_bands": {"bands"},
     "read_band_set": {"band_sets"},
     "read_model": {"models"},
+    "score_checkpoint": {"eval", "cv", "recipe", "models"},
+    "score_ensemble": {"eval", "cv", "recipe", "models", "seeds"},
+    "score_reuse": {"eval", "cv", "recipe", "models", "seeds"},
 }
 READERS = {"section", "value", "entries", "entry"}
 
@@ -209,3 +214,29 @@ def test_stage_scripts_import_the_installed_package() -> None:
         text = script.read_text()
         assert "sys.path" not in text, script.name
         assert script.stem not in sys.stdlib_module_names, f"{script.name} shadows the stdlib"
+
+
+def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
+    """cv_rescore@<name> / cv_ensemble@<name> read the checkpoints of ``cv.<kind>.<name>.of``:
+    adding or retraining another variant must not re-run them."""
+    by_name = {s.addressing: s for s in stages}
+    checked = 0
+    for kind_, entries in (("cv_rescore", "rescored"), ("cv_ensemble", "ensembles")):
+        for name, entry_ in REAL_PARAMS["cv"][entries].items():
+            stage = by_name[f"real/mmlsv2/dvc.yaml:{kind_}@{name}"]
+            of = entry_["of"]
+            paths = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
+            cv_paths = {
+                p for p in paths if p.startswith(("real/mmlsv2/models", "real/mmlsv2/metrics"))
+            }
+            assert cv_paths == {f"real/mmlsv2/models/cv/{of}", f"real/mmlsv2/metrics/cv_train/{of}"}
+            keys = {str(k) for d in stage.deps for k in (getattr(d, "params", None) or [])}
+            assert {f"cv.variants.{of}", f"cv.{entries}.{name}"} <= keys
+            assert not {"cv", "cv.variants", f"cv.{entries}"} & keys, stage.addressing
+            outs = {repo_path(o) for o in stage.outs}
+            assert outs == {
+                f"real/mmlsv2/{layout.cv_metrics(name, 0, 0).parent.parent}",
+                f"real/mmlsv2/{layout.cv_predictions_dir(name, 0, 0).parent.parent}",
+            }
+            checked += 1
+    assert checked == len(REAL_PARAMS["cv"]["rescored"]) + len(REAL_PARAMS["cv"]["ensembles"]) > 0

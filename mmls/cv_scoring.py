@@ -1,0 +1,104 @@
+"""Scoring on the held-out folds of the spatial block cross-validation (mmls/folds.py): a
+variant's fold checkpoint, a ``cv.rescored`` entry (another variant's checkpoints with other
+test-time decisions) or a ``cv.ensembles`` entry (the mean probability of a fold's seed
+checkpoints). A threshold is calibrated on the fold's inner validation split, never on the
+held-out fold; the held-out metrics and per-patch predictions go where mmls/layout.py says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mmls import layout
+from mmls.config import read_seeds, section
+from mmls.ensemble import ensemble
+from mmls.errors import InputError
+from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
+from mmls.folds import CVConfig, fold_rows
+from mmls.io import atomic_dir, read_csv, read_json
+from mmls.predictor import Predictor
+from mmls.store import Store
+from mmls.tracking import METRICS_FILE
+from mmls.variants import variant_recipe
+
+
+def trained_variant(params: Mapping[str, Any], name: str) -> str:
+    """The variant whose checkpoints ``name`` scores: itself, or the one a rescoring reuses."""
+    rescored = section(params, "cv", CVConfig).rescored
+    return rescored[name].of if name in rescored else name
+
+
+def train_time_h(variant: str, fold: int, seed: int) -> float:
+    return float(read_json(layout.cv_log_dir(variant, fold, seed) / METRICS_FILE)["train_time_h"])
+
+
+def score_checkpoint(
+    params: Mapping[str, Any], store: Store, name: str, fold: int, seed: int
+) -> dict[str, Any]:
+    """Score the (fold, seed) checkpoint of variant or rescoring ``name``; its metrics record."""
+    trained = trained_variant(params, name)
+    checkpoint = layout.cv_dir(trained, fold, seed) / layout.CHECKPOINT_NAME
+    predictor = open_predictor(checkpoint, section(params, "eval", EvalConfig))
+    return _score_held_out(
+        params,
+        store,
+        (name, fold),
+        predictor,
+        train_time_h(trained, fold, seed),
+        (layout.cv_metrics(name, fold, seed), layout.cv_predictions_dir(name, fold, seed)),
+    )
+
+
+def score_ensemble(params: Mapping[str, Any], store: Store, name: str, fold: int) -> dict[str, Any]:
+    """Score the seed ensemble ``name`` (a ``cv.ensembles`` entry) on ``fold``; its cost is the
+    sum of its members' training times."""
+    of, seeds = section(params, "cv", CVConfig).ensembles[name].of, read_seeds(params)
+    if len(seeds) < 2:
+        raise InputError("params.yaml:seeds", f"ensemble {name!r} needs >= 2 seeds, got {seeds}")
+    cfg = section(params, "eval", EvalConfig)
+    members = [
+        open_predictor(layout.cv_dir(of, fold, s) / layout.CHECKPOINT_NAME, cfg) for s in seeds
+    ]
+    return _score_held_out(
+        params,
+        store,
+        (name, fold),
+        ensemble(members),
+        sum(train_time_h(of, fold, s) for s in seeds),
+        (layout.cv_ensemble_metrics(name, fold), layout.cv_ensemble_predictions_dir(name, fold)),
+    )
+
+
+def score_reuse(
+    params: Mapping[str, Any], store: Store, name: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every held-out score of ``name``, a ``cv.rescored`` entry (each fold x seed) or a
+    ``cv.ensembles`` entry (each fold), as (``"fold f [seed s]"``, metrics record)."""
+    cv = section(params, "cv", CVConfig)
+    if name not in cv.rescored and name not in cv.ensembles:
+        raise InputError("params.yaml:cv", f"has no rescored or ensembles entry {name!r}")
+    for fold in cv.folds:
+        if name in cv.ensembles:
+            yield f"fold {fold}", score_ensemble(params, store, name, fold)
+            continue
+        for seed in read_seeds(params):
+            yield f"fold {fold} seed {seed}", score_checkpoint(params, store, name, fold, seed)
+
+
+def _score_held_out(
+    params: Mapping[str, Any],
+    store: Store,
+    name_fold: tuple[str, int],
+    predictor: Predictor,
+    hours: float,
+    outputs: tuple[Path, Path],
+) -> dict[str, Any]:
+    (name, fold), (metrics_json, predictions_dir) = name_fold, outputs
+    cv, cfg = section(params, "cv", CVConfig), section(params, "eval", EvalConfig)
+    rows = fold_rows(store.patches, read_csv(layout.FOLDS_CSV, ("fold",)), fold, cv)
+    decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg, rows.train)
+    scored = score(predictor, store, rows.held_out, cfg, hours, decision)
+    with atomic_dir(predictions_dir) as tmp:
+        write_scored(scored, metrics_json, tmp, layout.HELD_OUT)
+    return scored.record
