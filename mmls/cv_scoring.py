@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmls import layout
-from mmls.config import read_seeds, section
+from mmls.config import section
 from mmls.ensemble import ensemble
 from mmls.errors import InputError
 from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
@@ -20,7 +20,7 @@ from mmls.io import atomic_dir, read_csv, read_json
 from mmls.predictor import Predictor
 from mmls.store import Store
 from mmls.tracking import METRICS_FILE
-from mmls.variants import variant_recipe
+from mmls.variants import variant_recipe, variant_seeds
 
 
 def trained_variant(params: Mapping[str, Any], name: str) -> str:
@@ -43,19 +43,24 @@ def score_checkpoint(
     return _score_held_out(
         params,
         store,
-        (name, fold),
+        name,
+        fold,
         predictor,
         train_time_h(trained, fold, seed),
-        (layout.cv_metrics(name, fold, seed), layout.cv_predictions_dir(name, fold, seed)),
+        layout.cv_metrics(name, fold, seed),
+        layout.cv_predictions_dir(name, fold, seed),
     )
 
 
 def score_ensemble(params: Mapping[str, Any], store: Store, name: str, fold: int) -> dict[str, Any]:
-    """Score the seed ensemble ``name`` (a ``cv.ensembles`` entry) on ``fold``; its cost is the
-    sum of its members' training times."""
-    of, seeds = section(params, "cv", CVConfig).ensembles[name].of, read_seeds(params)
+    """Score the seed ensemble ``name`` (a ``cv.ensembles`` entry) on ``fold``: every seed of its
+    variant (``seeds`` and ``cv.replicates``); its cost is the sum of its members' training."""
+    of = section(params, "cv", CVConfig).ensembles[name].of
+    seeds = variant_seeds(params, of)
     if len(seeds) < 2:
-        raise InputError("params.yaml:seeds", f"ensemble {name!r} needs >= 2 seeds, got {seeds}")
+        raise InputError(
+            "params.yaml:seeds", f"ensemble {name!r} needs >= 2 seeds of {of!r}, got {seeds}"
+        )
     cfg = section(params, "eval", EvalConfig)
     members = [
         open_predictor(layout.cv_dir(of, fold, s) / layout.CHECKPOINT_NAME, cfg) for s in seeds
@@ -63,10 +68,12 @@ def score_ensemble(params: Mapping[str, Any], store: Store, name: str, fold: int
     return _score_held_out(
         params,
         store,
-        (name, fold),
+        name,
+        fold,
         ensemble(members),
         sum(train_time_h(of, fold, s) for s in seeds),
-        (layout.cv_ensemble_metrics(name, fold), layout.cv_ensemble_predictions_dir(name, fold)),
+        layout.cv_ensemble_metrics(name, fold),
+        layout.cv_ensemble_predictions_dir(name, fold),
     )
 
 
@@ -82,19 +89,20 @@ def score_reuse(
         if name in cv.ensembles:
             yield f"fold {fold}", score_ensemble(params, store, name, fold)
             continue
-        for seed in read_seeds(params):
+        for seed in variant_seeds(params, trained_variant(params, name)):
             yield f"fold {fold} seed {seed}", score_checkpoint(params, store, name, fold, seed)
 
 
 def _score_held_out(
     params: Mapping[str, Any],
     store: Store,
-    name_fold: tuple[str, int],
+    name: str,
+    fold: int,
     predictor: Predictor,
     hours: float,
-    outputs: tuple[Path, Path],
+    metrics_json: Path,
+    predictions_dir: Path,
 ) -> dict[str, Any]:
-    (name, fold), (metrics_json, predictions_dir) = name_fold, outputs
     cv, cfg = section(params, "cv", CVConfig), section(params, "eval", EvalConfig)
     rows = fold_rows(store.patches, read_csv(layout.FOLDS_CSV, ("fold",)), fold, cv)
     decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg, rows.train)

@@ -51,6 +51,20 @@ class Rescored(Section):
             raise ParamError("threshold", "must be in (0, 1) or 'calibrate'")
 
 
+class Replicates(Section):
+    """Extra seeds for some variants: a second seed of every variant is a second full study, so
+    seed replicates (and seed ensembles) are bought for the recipes that matter."""
+
+    variants: list[str]
+    seeds: list[int]
+
+    def check(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ParamError("seeds", f"must list distinct seeds, got {self.seeds}")
+        if self.variants and not self.seeds:
+            raise ParamError("seeds", "must list a seed when variants are listed")
+
+
 class CVConfig(Section):
     """The ``cv`` params section."""
 
@@ -64,6 +78,7 @@ class CVConfig(Section):
     variants: dict[str, Variant]  # recipes trained on every fold
     rescored: dict[str, Rescored]  # other decisions on a variant's checkpoints
     ensembles: dict[str, Rescored]  # seed ensembles of a variant, one per fold
+    replicates: Replicates  # extra seeds of chosen variants
 
     def check(self) -> None:
         if self.k < 2:
@@ -87,6 +102,21 @@ class CVConfig(Section):
                     r.check()
                 except ParamError as exc:
                     raise ParamError(f"{kind}.{name}.{exc.key}", exc.problem) from exc
+        if unknown := [v for v in self.replicates.variants if v not in self.variants]:
+            raise ParamError("replicates.variants", f"{unknown} are not variants")
+        try:
+            self.replicates.check()
+        except ParamError as exc:
+            raise ParamError(f"replicates.{exc.key}", exc.problem) from exc
+
+    def seeds_of(self, variant: str, seeds: list[int]) -> list[int]:
+        """The seeds ``variant`` is trained with: ``seeds`` (every variant's), then the replicate
+        seeds where ``replicates.variants`` lists it."""
+        if variant not in self.replicates.variants:
+            return list(seeds)
+        if repeated := sorted(set(seeds) & set(self.replicates.seeds)):
+            raise InputError("params.yaml:cv.replicates.seeds", f"repeats {repeated} of `seeds`")
+        return [*seeds, *self.replicates.seeds]
 
     @property
     def scored(self) -> list[str]:

@@ -344,9 +344,7 @@ def _fold_replicates(
                 missing = [
                     str(m) for s, m in zip(seeds, metrics, strict=True) if s not in rep.seeds
                 ]
-                raise InputError(
-                    missing[0], f"missing: fold {f} of {name} lacks seed(s) of `seeds`"
-                )
+                raise InputError(missing[0], f"missing: fold {f} of {name} lacks a seed of {seeds}")
         if rep is None:
             return None
         per_fold.append(rep)
@@ -367,22 +365,21 @@ def pooled_tables(per_fold: Sequence[Replicates]) -> list[pd.DataFrame]:
 
 
 def build_cv_tables(
-    names: Sequence[str],
+    seeds_of: Mapping[str, Sequence[int]],
     ensembles: Sequence[str],
     folds: Sequence[int],
-    seeds: Sequence[int],
     baseline: str,
     cfg: StatisticsConfig,
     groups: pd.DataFrame,
     rescored_of: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``metrics/cv_table/<name>.json`` for every CV row whose folds all have results, with the
+    """``metrics/cv_table/<name>.json`` for every CV row (``seeds_of``: each row's seeds, in
+    order; ``ensembles``: rows of one result per fold) whose folds all have results, with the
     paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
     independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
     mapping such a row to the variant it rescores)."""
-    per = {
-        n: _fold_replicates(n, folds, seeds, n in ensembles, groups) for n in [*names, *ensembles]
-    }
+    per = {n: _fold_replicates(n, folds, s, False, groups) for n, s in seeds_of.items()}
+    per |= {n: _fold_replicates(n, folds, [0], True, groups) for n in ensembles}
     rows = {
         n: {**cv_row(reps, folds, cfg), "baseline": baseline} for n, reps in per.items() if reps
     }

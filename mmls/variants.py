@@ -28,13 +28,20 @@ def variant_recipe(params: Mapping[str, Any], name: str) -> RecipeConfig:
     return model_section(params, v.model, "recipe", RecipeConfig, **(v.recipe or {}))
 
 
+def variant_seeds(params: Mapping[str, Any], name: str) -> list[int]:
+    """The seeds variant ``name`` is trained with (``seeds``, plus ``cv.replicates``)."""
+    return section(params, "cv", CVConfig).seeds_of(name, read_seeds(params))
+
+
 def variant_run(params: Mapping[str, Any], name: str, seed: int) -> Run:
-    """The training of variant ``name`` with ``seed`` (which ``seeds`` must list)."""
-    if seed not in read_seeds(params):
-        raise InputError("params.yaml:seeds", f"does not list seed {seed}")
+    """The training of variant ``name`` with ``seed`` (one of :func:`variant_seeds`)."""
     cv = section(params, "cv", CVConfig)
     if name not in cv.variants:
         raise InputError("params.yaml:cv.variants", f"has no variant {name!r}")
+    if seed not in variant_seeds(params, name):
+        raise InputError(
+            "params.yaml:seeds", f"does not list seed {seed} (nor cv.replicates for {name!r})"
+        )
     v = cv.variants[name]
     cfg = model_section(params, v.model, "train", TrainConfig, **(v.train or {}))
     recipe = variant_recipe(params, name)

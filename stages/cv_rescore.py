@@ -1,28 +1,24 @@
-"""DVC stage cv_rescore@<name>: other test-time decisions (`cv.rescored.<name>`: TTA, a
-threshold calibrated on each fold's inner validation split) on every fold x seed checkpoint of
-the variant it rescores, scored on the held-out folds (mmls/cv_scoring.py). One stage per
-rescoring, so that it depends on that variant's checkpoints alone."""
+"""DVC stages cv_rescore@<name> and cv_ensemble@<name>: a variant's checkpoints reused without
+training, scored on the held-out folds (mmls/cv_scoring.py). A `cv.rescored` entry takes other
+test-time decisions (TTA, a threshold calibrated on each fold's inner validation split) on every
+fold x seed checkpoint; a `cv.ensembles` entry averages every seed's checkpoint of a fold. One
+stage per entry, so that it depends on its variant's checkpoints alone."""
 
 import argparse
 
 from mmls import layout
-from mmls.config import load_params, read_seeds, section
-from mmls.cv_scoring import score_checkpoint
-from mmls.folds import CVConfig
+from mmls.config import load_params
+from mmls.cv_scoring import score_reuse
 from mmls.io import run_stage
 from mmls.store import load_store
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--name", required=True, help="a key of `cv.rescored`")
+    parser.add_argument("--name", required=True, help="a key of `cv.rescored` or `cv.ensembles`")
     args = parser.parse_args()
-    params = load_params()
-    store = load_store(layout.STORE)
-    for fold in section(params, "cv", CVConfig).folds:
-        for seed in read_seeds(params):
-            record = score_checkpoint(params, store, args.name, fold, seed)
-            print(f"cv_rescore {args.name} fold {fold} seed {seed}: miou={record['miou']:.4f}")
+    for where, record in score_reuse(load_params(), load_store(layout.STORE), args.name):
+        print(f"cv reuse {args.name} {where}: miou={record['miou']:.4f}")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from mmls.tables import StatisticsConfig, build_cv_tables
 def main() -> None:
     params = load_params()
     cv = section(params, "cv", CVConfig)
+    seeds = read_seeds(params)
+    trained = {n: n for n in cv.variants} | {n: r.of for n, r in cv.rescored.items()}
     rows = build_cv_tables(
-        [*cv.variants, *cv.rescored],
+        {n: cv.seeds_of(of, seeds) for n, of in trained.items()},
         list(cv.ensembles),
         cv.folds,
-        read_seeds(params),
         cv.baseline,
         section(params, "statistics", StatisticsConfig),
         load_store(layout.STORE).patches,

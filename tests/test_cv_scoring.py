@@ -4,12 +4,15 @@ of it, a seed ensemble of it, with the outputs where mmls/layout.py puts them.""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mmls import layout
 from mmls.cv_scoring import score_checkpoint, score_ensemble, score_reuse
@@ -34,6 +37,7 @@ CV = {
     "variants": {"v": {"model": "tiny"}},
     "rescored": {"v_again": SAME, "v_tta": {**SAME, "tta": True}},
     "ensembles": {"v_pair": SAME},
+    "replicates": {"variants": [], "seeds": []},
 }
 PARAMS: dict[str, Any] = {
     **REAL_PARAMS,
@@ -125,3 +129,44 @@ def test_a_reuse_scores_every_fold_and_seed_of_its_entry(store: Store) -> None:
     assert ensembled["fold 0"]["miou"] == rescored["fold 0 seed 1"]["miou"]
     with pytest.raises(InputError, match=r"params.yaml:cv: has no rescored or ensembles entry 'v'"):
         list(score_reuse(one_fold, store, "v"))
+
+
+def test_an_ensemble_takes_its_second_seed_from_the_replicates(store: Store) -> None:
+    """seeds [1] for every variant, seed 2 for ``v`` alone: the ensemble and the rescorings
+    use both, like with seeds [1, 2]."""
+    replicated = {
+        **PARAMS,
+        "seeds": [1],
+        "cv": {**CV, "folds": [0], "replicates": {"variants": ["v"], "seeds": [2]}},
+    }
+    assert list(dict(score_reuse(replicated, store, "v_again"))) == [
+        "fold 0 seed 1",
+        "fold 0 seed 2",
+    ]
+    pair = score_ensemble(replicated, store, "v_pair", 0)
+    assert pair["train_time_h"] == pytest.approx(
+        2 * score_checkpoint(PARAMS, store, "v", 0, 1)["train_time_h"]
+    )
+    alone = {**replicated, "cv": {**replicated["cv"], "replicates": {"variants": [], "seeds": []}}}
+    with pytest.raises(InputError, match=r"params.yaml:seeds.*v_pair.*>= 2 seeds of 'v'"):
+        score_ensemble(alone, store, "v_pair", 0)
+
+
+def test_the_reuse_stage_scores_an_ensemble(cv_project: Path, tmp_path: Path) -> None:
+    """stages/cv_rescore.py (the command of cv_rescore@ and cv_ensemble@) on an ensemble entry,
+    run like DVC runs it: a project folder with its params.yaml."""
+    project = tmp_path / "project"
+    shutil.copytree(cv_project, project)
+    one_fold = {**PARAMS, "cv": {**CV, "folds": [0]}}
+    (project / "params.yaml").write_text(yaml.safe_dump(one_fold))
+    script = Path(__file__).resolve().parents[1] / "stages" / "cv_rescore.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--name", "v_pair"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cv reuse v_pair fold 0: miou=" in done.stdout
+    assert (project / layout.cv_ensemble_metrics("v_pair", 0)).is_file()

@@ -21,7 +21,7 @@ from mmls.metrics import Confusion, metrics_record, patch_counts
 from mmls.patch_files import patch_table, write_patch_table
 from mmls.splitting import overlap_groups
 from mmls.tables import StatisticsConfig, build_cv_tables
-from mmls.variants import variant_recipe, variant_run
+from mmls.variants import variant_recipe, variant_run, variant_seeds
 from tests.configs import REAL_PARAMS, config
 
 S = 16
@@ -121,6 +121,20 @@ def test_variants_apply_their_overrides_on_the_model_entry() -> None:
         config("cv", CVConfig, rescored={"bad": {"of": "nope", "tta": True, "threshold": 0.5}})
 
 
+def test_replicates_add_their_seeds_to_the_variants_they_list() -> None:
+    reps = {"variants": ["unet"], "seeds": [7, 8]}
+    cfg = config("cv", CVConfig, replicates=reps)
+    assert cfg.seeds_of("unet", [42]) == [42, 7, 8]
+    assert cfg.seeds_of("unet_dice", [42]) == [42]
+    params = {**REAL_PARAMS, "seeds": [42], "cv": {**REAL_PARAMS["cv"], "replicates": reps}}
+    assert variant_seeds(params, "unet") == [42, 7, 8]
+    assert variant_run(params, "unet", 8).seed == 8
+    with pytest.raises(InputError, match=r"params.yaml:seeds: does not list seed 8 .*'unet_dice'"):
+        variant_run(params, "unet_dice", 8)
+    with pytest.raises(InputError, match=r"params.yaml:cv.replicates.seeds: repeats \[7\]"):
+        variant_seeds({**params, "seeds": [7]}, "unet")
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -129,6 +143,10 @@ def test_variants_apply_their_overrides_on_the_model_entry() -> None:
         ({"bins": 0}, "cv.bins"),
         ({"inner_val_fraction": 0.5}, "cv.inner_val_fraction"),
         ({"rescored": {"t": {"of": "unet", "tta": False, "threshold": 1.5}}}, "cv.rescored.t."),
+        ({"replicates": {"variants": ["nope"], "seeds": [1]}}, "cv.replicates.variants"),
+        ({"replicates": {"variants": ["unet"], "seeds": [1, 1]}}, "cv.replicates.seeds"),
+        ({"replicates": {"variants": ["unet"], "seeds": []}}, "cv.replicates.seeds"),
+        ({"replicates": {"variants": []}}, "cv.replicates.seeds"),
     ],
 )
 def test_bad_cv_params_name_the_key(override, key) -> None:
@@ -174,14 +192,18 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
             for seed in (1, 2):
                 _write_fold("base", f, seed, t, 0.30, rows, rng)
                 _write_fold("good", f, seed, t, 0.05, rows, rng)
+            _write_fold("one", f, 1, t, 0.05, rows, rng)
             _write_fold("ens", f, None, t, 0.04, rows, rng)
         cfg = config("statistics", StatisticsConfig, n_resamples=300)
-        out = build_cv_tables(
-            ["base", "good", "missing"], ["ens"], [0, 1, 2], [1, 2], "base", cfg, table
-        )
+        two = [1, 2]
+        seeds_of = {"base": two, "good": two, "one": [1], "missing": two}
+        out = build_cv_tables(seeds_of, ["ens"], [0, 1, 2], "base", cfg, table)
+        with pytest.raises(InputError, match=r"seed3.json: missing: fold 0 of good lacks a seed"):
+            build_cv_tables({"good": [1, 2, 3]}, [], [0, 1, 2], "good", cfg, table)
     finally:
         os.chdir(cwd)
-    assert set(out) == {"base", "good", "ens"}  # "missing" has no results: no row
+    assert set(out) == {"base", "good", "one", "ens"}  # "missing" has no results: no row
+    assert out["one"]["n_seeds"] == 1 and out["one"]["beats_baseline"]  # 1 seed vs 2
     good = out["good"]
     assert good["n_folds"] == 3 and good["n_seeds"] == 2 and good["miou_fold_sd"] is not None
     assert good["miou_ci_lo"] <= good["miou"] <= good["miou_ci_hi"]

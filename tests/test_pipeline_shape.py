@@ -23,11 +23,13 @@ import pytest
 from dvc.repo import Repo
 
 from mmls import layout
+from mmls.variants import variant_seeds
 from tests.configs import PARAMS, REAL_PARAMS, ROOT
 
 #: Library helpers that read params sections on a stage script's behalf. ``read_run`` and
-#: ``variant_run`` also check that ``seeds`` lists the run's seed, but the run depends on its
-#: own seed alone (the stage's command line): adding a seed must not retrain the others.
+#: ``variant_run`` also check that ``seeds`` (or ``cv.replicates``) lists the run's seed, but
+#: the run depends on its own seed alone (the stage's command line): adding a seed must not
+#: retrain the others.
 HELPERS: dict[str, set[str]] = {
     "read_run": {"train", "recipe", "models"},
     "read_seeds": {"seeds"},
@@ -240,3 +242,42 @@ def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
             }
             checked += 1
     assert checked == len(REAL_PARAMS["cv"]["rescored"]) + len(REAL_PARAMS["cv"]["ensembles"]) > 0
+
+
+def test_every_seed_of_every_variant_has_one_cv_training_and_scoring(stages) -> None:
+    """cv_train@ / cv_eval@ (every variant x ``seeds``) and their _replicate twins (the
+    variants x seeds of ``cv.replicates``) write each (variant, fold, seed) of
+    :func:`variant_seeds` exactly once, and the twins have the same code and params deps."""
+    real = [s for s in stages if s.addressing.startswith("real/mmlsv2/dvc.yaml:cv_")]
+    outs = [repo_path(o) for s in real for o in s.outs]
+    cv = REAL_PARAMS["cv"]
+    for group, path in (("cv_train", layout.cv_dir), ("cv_eval", layout.cv_predictions_dir)):
+        expected = sorted(
+            f"real/mmlsv2/{path(v, f, s)}{'/best.pt' if group == 'cv_train' else ''}"
+            for v in cv["variants"]
+            for f in cv["folds"]
+            for s in variant_seeds(REAL_PARAMS, v)
+        )
+        written = sorted(o for o in outs if o.startswith(expected[0].split("/cv/")[0] + "/cv/"))
+        per_seed = [o for o in written if "/seed" in o]
+        assert per_seed == expected, group
+        twins = [s for s in real if s.addressing.split(":")[1].startswith(f"{group}_replicate@")]
+        assert (
+            len(twins)
+            == len(cv["replicates"]["variants"]) * len(cv["folds"]) * len(cv["replicates"]["seeds"])
+            > 0
+        )
+        base = next(s for s in real if s.addressing.split(":")[1].startswith(f"{group}@"))
+        for twin in twins:
+            assert code_and_param_deps(twin) == code_and_param_deps(base), twin.addressing
+
+
+def code_and_param_deps(stage) -> tuple[set[str], set[str]]:
+    """A stage's code deps and the params keys it depends on (its own entry's key generalised)."""
+    code = {repo_path(d) for d in stage.deps if repo_path(d).endswith(".py")}
+    keys = {
+        str(k).rsplit(".", 1)[0] if str(k).startswith("cv.variants.") else str(k)
+        for d in stage.deps
+        for k in (getattr(d, "params", None) or [])
+    }
+    return code, keys
