@@ -183,7 +183,7 @@ def kind(stage) -> str:
     return stage.addressing.split(":")[-1].split("@")[0]
 
 
-TRAININGS = ("train", "band_ablation", "cv_train")
+TRAININGS = ("train", "band_ablation", "cv_train", "cv_train_replicate")
 
 
 def test_every_pipeline_is_checked(stages) -> None:
@@ -195,6 +195,8 @@ def test_adding_a_seed_retrains_nothing_else(stages) -> None:
     for stage in stages:
         if kind(stage) in TRAININGS:
             assert "seeds" not in declared_params(stage), stage.addressing
+            keys = {str(k) for d in stage.deps for k in (getattr(d, "params", None) or [])}
+            assert not {"cv", "cv.replicates"} & keys, stage.addressing  # replicating another
 
 
 def test_training_outputs_allow_the_run_cache(stages) -> None:
@@ -202,7 +204,7 @@ def test_training_outputs_allow_the_run_cache(stages) -> None:
     metrics or plots: queued and temporary experiments would then retrain every model."""
     checked = 0
     for stage in stages:
-        if kind(stage) not in (*TRAININGS, "eval", "cv_eval"):
+        if kind(stage) not in (*TRAININGS, "eval", "cv_eval", "cv_eval_replicate"):
             continue
         checked += 1
         for out in stage.outs:
