@@ -14,15 +14,15 @@ def main() -> None:
     params = load_params()
     cv = section(params, "cv", CVConfig)
     seeds = read_seeds(params)
-    trained = {n: n for n in cv.variants} | {n: r.of for n, r in cv.rescored.items()}
+    rescored_of = {name: r.of for name, r in cv.rescored.items()}
     rows = build_cv_tables(
-        {n: cv.seeds_of(of, seeds) for n, of in trained.items()},
+        {n: cv.seeds_of(rescored_of.get(n, n), seeds) for n in [*cv.variants, *rescored_of]},
         list(cv.ensembles),
         cv.folds,
         cv.baseline,
         section(params, "statistics", StatisticsConfig),
         load_store(layout.STORE).patches,
-        {name: r.of for name, r in cv.rescored.items()},
+        rescored_of,
     )
     with atomic_dir(layout.CV_TABLE) as tmp:
         for name, row in rows.items():

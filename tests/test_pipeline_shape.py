@@ -106,12 +106,14 @@ def params_read(script: Path) -> set[str]:
     return found
 
 
+def param_keys(stage) -> set[str]:
+    """Every params key a stage declares, as written (``cv.variants.unet``)."""
+    return {str(k) for dep in stage.deps for k in (getattr(dep, "params", None) or [])}
+
+
 def declared_params(stage) -> set[str]:
-    keys = set()
-    for dep in stage.deps:
-        for key in getattr(dep, "params", None) or []:
-            keys.add(str(key).split(".")[0])
-    return keys
+    """The params sections a stage declares (``cv`` for ``cv.variants.unet``)."""
+    return {key.split(".")[0] for key in param_keys(stage)}
 
 
 def python_stages(stages) -> Iterator:
@@ -195,8 +197,7 @@ def test_adding_a_seed_retrains_nothing_else(stages) -> None:
     for stage in stages:
         if kind(stage) in TRAININGS:
             assert "seeds" not in declared_params(stage), stage.addressing
-            keys = {str(k) for d in stage.deps for k in (getattr(d, "params", None) or [])}
-            assert not {"cv", "cv.replicates"} & keys, stage.addressing  # replicating another
+            assert not {"cv", "cv.replicates"} & param_keys(stage), stage.addressing
 
 
 def test_training_outputs_allow_the_run_cache(stages) -> None:
@@ -234,7 +235,7 @@ def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
                 p for p in paths if p.startswith(("real/mmlsv2/models", "real/mmlsv2/metrics"))
             }
             assert cv_paths == {f"real/mmlsv2/models/cv/{of}", f"real/mmlsv2/metrics/cv_train/{of}"}
-            keys = {str(k) for d in stage.deps for k in (getattr(d, "params", None) or [])}
+            keys = param_keys(stage)
             assert {f"cv.variants.{of}", f"cv.{entries}.{name}"} <= keys
             assert not {"cv", "cv.variants", f"cv.{entries}"} & keys, stage.addressing
             outs = {repo_path(o) for o in stage.outs}
@@ -277,9 +278,5 @@ def test_every_seed_of_every_variant_has_one_cv_training_and_scoring(stages) -> 
 def code_and_param_deps(stage) -> tuple[set[str], set[str]]:
     """A stage's code deps and the params keys it depends on (its own entry's key generalised)."""
     code = {repo_path(d) for d in stage.deps if repo_path(d).endswith(".py")}
-    keys = {
-        str(k).rsplit(".", 1)[0] if str(k).startswith("cv.variants.") else str(k)
-        for d in stage.deps
-        for k in (getattr(d, "params", None) or [])
-    }
+    keys = {k.rsplit(".", 1)[0] if k.startswith("cv.variants.") else k for k in param_keys(stage)}
     return code, keys
