@@ -368,7 +368,7 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
             [
                 names.get(model, model),
                 r["n_folds"],
-                r["n_seeds"],
+                r.get("seeds", r["n_seeds"]),
                 f"{r['miou_fold_mean']:.3f} ± {sd:.3f}" if sd is not None else "–",
                 f"{r['miou']:.3f} [{r['miou_ci_lo']:.3f}, {r['miou_ci_hi']:.3f}]",
                 f"{r['iou_fg']:.3f} [{r['iou_fg_ci_lo']:.3f}, {r['iou_fg_ci_hi']:.3f}]",

@@ -366,7 +366,7 @@ def pooled_tables(per_fold: Sequence[Replicates]) -> list[pd.DataFrame]:
 
 def build_cv_tables(
     seeds_of: Mapping[str, Sequence[int]],
-    ensembles: Sequence[str],
+    ensembles: Mapping[str, Sequence[int]],
     folds: Sequence[int],
     baseline: str,
     cfg: StatisticsConfig,
@@ -374,7 +374,8 @@ def build_cv_tables(
     rescored_of: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``metrics/cv_table/<name>.json`` for every CV row (``seeds_of``: each row's seeds, in
-    order; ``ensembles``: rows of one result per fold) whose folds all have results, with the
+    order; ``ensembles``: rows of one result per fold, each with the seeds it averages, written
+    as ``seeds: "42+43"``, ``n_seeds: 1``) whose folds all have results, with the
     paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
     independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
     mapping such a row to the variant it rescores)."""
@@ -383,6 +384,9 @@ def build_cv_tables(
     rows = {
         n: {**cv_row(reps, folds, cfg), "baseline": baseline} for n, reps in per.items() if reps
     }
+    for n, members in ensembles.items():
+        if n in rows:
+            rows[n]["seeds"] = "+".join(str(s) for s in members)
     base = per.get(baseline)
     if base is None:
         return rows

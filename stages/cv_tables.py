@@ -17,7 +17,7 @@ def main() -> None:
     rescored_of = {name: r.of for name, r in cv.rescored.items()}
     rows = build_cv_tables(
         {n: cv.seeds_of(rescored_of.get(n, n), seeds) for n in [*cv.variants, *rescored_of]},
-        list(cv.ensembles),
+        {n: cv.seeds_of(e.of, seeds) for n, e in cv.ensembles.items()},
         cv.folds,
         cv.baseline,
         section(params, "statistics", StatisticsConfig),

@@ -197,9 +197,9 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
         cfg = config("statistics", StatisticsConfig, n_resamples=300)
         two = [1, 2]
         seeds_of = {"base": two, "good": two, "one": [1], "missing": two}
-        out = build_cv_tables(seeds_of, ["ens"], [0, 1, 2], "base", cfg, table)
+        out = build_cv_tables(seeds_of, {"ens": two}, [0, 1, 2], "base", cfg, table)
         with pytest.raises(InputError, match=r"seed3.json: missing: fold 0 of good lacks a seed"):
-            build_cv_tables({"good": [1, 2, 3]}, [], [0, 1, 2], "good", cfg, table)
+            build_cv_tables({"good": [1, 2, 3]}, {}, [0, 1, 2], "good", cfg, table)
     finally:
         os.chdir(cwd)
     assert set(out) == {"base", "good", "one", "ens"}  # "missing" has no results: no row
@@ -208,5 +208,7 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
     assert good["n_folds"] == 3 and good["n_seeds"] == 2 and good["miou_fold_sd"] is not None
     assert good["miou_ci_lo"] <= good["miou"] <= good["miou_ci_hi"]
     assert good["miou_minus_base_ci_lo"] > 0 and good["beats_baseline"]
-    assert out["ens"]["n_seeds"] == 1 and out["ens"]["beats_baseline"]
+    ens = out["ens"]  # one result per fold, averaging the checkpoints of seeds 1 and 2
+    assert (ens["n_seeds"], ens["seeds"]) == (1, "1+2") and ens["beats_baseline"]
+    assert good["seeds"] == "1,2" and out["one"]["seeds"] == "1"
     assert "miou_minus_base" not in out["base"]
