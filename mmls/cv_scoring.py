@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmls import layout
-from mmls.config import section
+from mmls.config import read_seeds, section
 from mmls.ensemble import ensemble
 from mmls.errors import InputError
 from mmls.evaluation import EvalConfig, decide, open_predictor, score, write_scored
@@ -23,12 +23,6 @@ from mmls.tracking import METRICS_FILE
 from mmls.variants import variant_recipe, variant_seeds
 
 
-def trained_variant(params: Mapping[str, Any], name: str) -> str:
-    """The variant whose checkpoints ``name`` scores: itself, or the one a rescoring reuses."""
-    rescored = section(params, "cv", CVConfig).rescored
-    return rescored[name].of if name in rescored else name
-
-
 def train_time_h(variant: str, fold: int, seed: int) -> float:
     return float(read_json(layout.cv_log_dir(variant, fold, seed) / METRICS_FILE)["train_time_h"])
 
@@ -37,7 +31,7 @@ def score_checkpoint(
     params: Mapping[str, Any], store: Store, name: str, fold: int, seed: int
 ) -> dict[str, Any]:
     """Score the (fold, seed) checkpoint of variant or rescoring ``name``; its metrics record."""
-    trained = trained_variant(params, name)
+    trained = section(params, "cv", CVConfig).trained_variant(name)
     checkpoint = layout.cv_dir(trained, fold, seed) / layout.CHECKPOINT_NAME
     predictor = open_predictor(checkpoint, section(params, "eval", EvalConfig))
     return _score_held_out(
@@ -55,12 +49,8 @@ def score_checkpoint(
 def score_ensemble(params: Mapping[str, Any], store: Store, name: str, fold: int) -> dict[str, Any]:
     """Score the seed ensemble ``name`` (a ``cv.ensembles`` entry) on ``fold``: every seed of its
     variant (``seeds`` and ``cv.replicates``); its cost is the sum of its members' training."""
-    of = section(params, "cv", CVConfig).ensembles[name].of
-    seeds = variant_seeds(params, of)
-    if len(seeds) < 2:
-        raise InputError(
-            "params.yaml:seeds", f"ensemble {name!r} needs >= 2 seeds of {of!r}, got {seeds}"
-        )
+    cv = section(params, "cv", CVConfig)
+    of, seeds = cv.ensembles[name].of, cv.ensemble_seeds(name, read_seeds(params))
     cfg = section(params, "eval", EvalConfig)
     members = [
         open_predictor(layout.cv_dir(of, fold, s) / layout.CHECKPOINT_NAME, cfg) for s in seeds
@@ -85,11 +75,13 @@ def score_reuse(
     cv = section(params, "cv", CVConfig)
     if name not in cv.rescored and name not in cv.ensembles:
         raise InputError("params.yaml:cv", f"has no rescored or ensembles entry {name!r}")
-    for fold in cv.folds:
-        if name in cv.ensembles:
+    if name in cv.ensembles:
+        for fold in cv.folds:
             yield f"fold {fold}", score_ensemble(params, store, name, fold)
-            continue
-        for seed in variant_seeds(params, trained_variant(params, name)):
+        return
+    seeds = variant_seeds(params, cv.trained_variant(name))
+    for fold in cv.folds:
+        for seed in seeds:
             yield f"fold {fold} seed {seed}", score_checkpoint(params, store, name, fold, seed)
 
 

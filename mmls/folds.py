@@ -118,6 +118,27 @@ class CVConfig(Section):
             raise InputError("params.yaml:cv.replicates.seeds", f"repeats {repeated} of `seeds`")
         return [*seeds, *self.replicates.seeds]
 
+    def trained_variant(self, name: str) -> str:
+        """The variant whose checkpoints ``name`` scores one by one: itself, or the variant a
+        rescoring reuses (an ensemble scores several: :meth:`ensemble_seeds`)."""
+        if name in self.rescored:
+            return self.rescored[name].of
+        if name not in self.variants:
+            raise InputError("params.yaml:cv", f"has no variants or rescored entry {name!r}")
+        return name
+
+    def ensemble_seeds(self, name: str, seeds: list[int]) -> list[int]:
+        """The seeds whose checkpoints ensemble ``name`` averages (an error below two)."""
+        of = self.ensembles[name].of
+        members = self.seeds_of(of, seeds)
+        if len(members) < 2:
+            raise InputError(
+                f"params.yaml:cv.ensembles.{name}",
+                f"needs >= 2 seeds of {of!r}, got {members}: list more `seeds`, or {of!r} in "
+                "cv.replicates.variants",
+            )
+        return members
+
     @property
     def scored(self) -> list[str]:
         """Every row of the CV table, in params order."""

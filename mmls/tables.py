@@ -56,7 +56,7 @@ class StatisticsConfig(Section):
 
 
 @dataclass
-class Replicates:
+class SeedResults:
     """One model (or band set) on one split: per-seed metrics records and per-patch counts."""
 
     seeds: list[int]
@@ -74,7 +74,7 @@ def read_replicates(
     patch_files: Sequence[Path],
     seeds: Sequence[int],
     groups: pd.DataFrame,
-) -> Replicates | None:
+) -> SeedResults | None:
     """The replicates whose files exist (None when no seed has both); blocks merged by the
     ``group`` of ``groups`` (the store's patch table)."""
     kept = [
@@ -90,12 +90,12 @@ def read_replicates(
         sums = [int(table[c].sum()) for c in COUNT_COLUMNS]
         if sums != [record.get(c) for c in COUNT_COLUMNS]:
             raise InputError(p, f"per-patch counts {sums} do not add up to the counts in {m}")
-    return Replicates([s for s, _, _ in kept], records, tables)
+    return SeedResults([s for s, _, _ in kept], records, tables)
 
 
 def model_replicates(
     model: str, split: str, seeds: Sequence[int], groups: pd.DataFrame
-) -> Replicates | None:
+) -> SeedResults | None:
     metrics = [layout.eval_metrics_dir(model, s) / f"{split}.json" for s in seeds]
     patches = [
         layout.eval_predictions_dir(model, s) / f"{split}{layout.PATCHES_SUFFIX}" for s in seeds
@@ -105,7 +105,7 @@ def model_replicates(
 
 def band_set_replicates(
     band_set: str, seeds: Sequence[int], groups: pd.DataFrame
-) -> Replicates | None:
+) -> SeedResults | None:
     metrics = [layout.ablation_metrics(band_set, s) for s in seeds]
     patches = [
         layout.ablation_predictions_dir(band_set, s) / f"test{layout.PATCHES_SUFFIX}" for s in seeds
@@ -128,7 +128,7 @@ PROTOCOLS: dict[str, str] = {
 
 
 def table_row(
-    rep: Replicates, cis: Mapping[str, Interval], split: str | None = None
+    rep: SeedResults, cis: Mapping[str, Interval], split: str | None = None
 ) -> dict[str, Any]:
     """One row of Table 2/3/4: means over seeds, sd over seeds, CIs (flat, for dvc metrics)."""
     n = len(rep.seeds)
@@ -158,7 +158,7 @@ def table_row(
     return row
 
 
-def intervals(rep: Replicates, cfg: StatisticsConfig) -> dict[str, Interval]:
+def intervals(rep: SeedResults, cfg: StatisticsConfig) -> dict[str, Interval]:
     blocks = rep.blocks()
     return {
         m: bootstrap_ci(blocks, m, n_resamples=cfg.n_resamples, seed=cfg.seed, level=cfg.ci_level)
@@ -194,7 +194,7 @@ def paired_diffs(
 
 
 def pairwise(
-    reps: Mapping[str, Replicates | None], order: Sequence[str], cfg: StatisticsConfig
+    reps: Mapping[str, SeedResults | None], order: Sequence[str], cfg: StatisticsConfig
 ) -> list[dict[str, Any]]:
     """Paired CIs of ``metric(b) - metric(a)`` for every pair a before b in ``order`` (on the
     patches all their replicates hold)."""
@@ -210,7 +210,7 @@ def pairwise(
     return out
 
 
-def drop(test: Replicates, isolated: Replicates, cfg: StatisticsConfig) -> dict[str, Any]:
+def drop(test: SeedResults, isolated: SeedResults, cfg: StatisticsConfig) -> dict[str, Any]:
     """Unpaired CIs of ``metric(test) - metric(isolated_test)``."""
     return {
         m: bootstrap_diff_ci(
@@ -256,7 +256,7 @@ def build_tables(
         "model_differences": {},
         "test_minus_isolated": {},
     }
-    by_split: dict[str, dict[str, Replicates | None]] = {}
+    by_split: dict[str, dict[str, SeedResults | None]] = {}
     for split in splits:
         reps = {m: model_replicates(m, split, seeds, groups) for m in models}
         by_split[split] = reps
@@ -290,10 +290,15 @@ CV_PROTOCOL = (
 
 
 def cv_row(
-    per_fold: Sequence[Replicates], folds: Sequence[int], cfg: StatisticsConfig
+    per_fold: Sequence[SeedResults],
+    folds: Sequence[int],
+    cfg: StatisticsConfig,
+    seeds_label: str | None = None,
 ) -> dict[str, Any]:
     """One model's cross-validation: per-fold scores (mean over seeds) with their mean and sd
-    across folds, and the pooled held-out scores of all folds with a block(+seed) bootstrap CI."""
+    across folds, and the pooled held-out scores of all folds with a block(+seed) bootstrap CI.
+    ``seeds_label`` names the seeds behind one result (an ensemble's members: ``"42+43"``);
+    by default the replicate seeds, ``"42,43"``."""
     row: dict[str, Any] = {"protocol": CV_PROTOCOL, "n_folds": len(per_fold)}
     for key in CI_METRICS:
         fold_values = [np.mean([float(r[key]) for r in rep.records]) for rep in per_fold]
@@ -313,7 +318,7 @@ def cv_row(
         row["n_blocks"] = iv.n_blocks
     row.update(
         n_seeds=len(seeds),
-        seeds=",".join(str(s) for s in seeds),
+        seeds=seeds_label or ",".join(str(s) for s in seeds),
         n_patches=n_patches,
         ci_level=cfg.ci_level,
         train_time_h=float(
@@ -326,25 +331,34 @@ def cv_row(
 
 
 def _fold_replicates(
-    name: str, folds: Sequence[int], seeds: Sequence[int], ensemble: bool, groups: pd.DataFrame
-) -> list[Replicates] | None:
-    """Per fold, the replicates of one CV row (None unless every fold has results; an error
+    name: str, folds: Sequence[int], seeds: Sequence[int], groups: pd.DataFrame
+) -> list[SeedResults] | None:
+    """Per fold, the seed results of one CV row (None unless every fold has results; an error
     when a fold has some seeds and not others)."""
     per_fold = []
     for f in folds:
-        if ensemble:
-            metrics = [layout.cv_ensemble_metrics(name, f)]
-            patches = [layout.cv_ensemble_predictions_dir(name, f) / HELD_OUT_PATCHES]
-            rep = read_replicates(metrics, patches, [0], groups)
-        else:
-            metrics = [layout.cv_metrics(name, f, s) for s in seeds]
-            patches = [layout.cv_predictions_dir(name, f, s) / HELD_OUT_PATCHES for s in seeds]
-            rep = read_replicates(metrics, patches, seeds, groups)
-            if rep is not None and rep.seeds != list(seeds):
-                missing = [
-                    str(m) for s, m in zip(seeds, metrics, strict=True) if s not in rep.seeds
-                ]
-                raise InputError(missing[0], f"missing: fold {f} of {name} lacks a seed of {seeds}")
+        metrics = [layout.cv_metrics(name, f, s) for s in seeds]
+        patches = [layout.cv_predictions_dir(name, f, s) / HELD_OUT_PATCHES for s in seeds]
+        rep = read_replicates(metrics, patches, seeds, groups)
+        if rep is None:
+            return None
+        if rep.seeds != list(seeds):
+            missing = [str(m) for s, m in zip(seeds, metrics, strict=True) if s not in rep.seeds]
+            raise InputError(missing[0], f"missing: fold {f} of {name} lacks a seed of {seeds}")
+        per_fold.append(rep)
+    return per_fold
+
+
+def _ensemble_fold_results(
+    name: str, folds: Sequence[int], groups: pd.DataFrame
+) -> list[SeedResults] | None:
+    """Per fold, an ensemble's one result (replicate 0: its members' seeds are its label, not
+    replicates); None unless every fold has it."""
+    per_fold = []
+    for f in folds:
+        metrics = [layout.cv_ensemble_metrics(name, f)]
+        patches = [layout.cv_ensemble_predictions_dir(name, f) / HELD_OUT_PATCHES]
+        rep = read_replicates(metrics, patches, [0], groups)
         if rep is None:
             return None
         per_fold.append(rep)
@@ -354,7 +368,7 @@ def _fold_replicates(
 HELD_OUT_PATCHES = f"{layout.HELD_OUT}{layout.PATCHES_SUFFIX}"
 
 
-def pooled_tables(per_fold: Sequence[Replicates]) -> list[pd.DataFrame]:
+def pooled_tables(per_fold: Sequence[SeedResults]) -> list[pd.DataFrame]:
     """Per seed, the per-patch counts of all folds' held-out patches."""
     seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
     pooled = [
@@ -379,14 +393,14 @@ def build_cv_tables(
     paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
     independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
     mapping such a row to the variant it rescores)."""
-    per = {n: _fold_replicates(n, folds, s, False, groups) for n, s in seeds_of.items()}
-    per |= {n: _fold_replicates(n, folds, [0], True, groups) for n in ensembles}
+    per = {n: _fold_replicates(n, folds, s, groups) for n, s in seeds_of.items()}
+    per |= {n: _ensemble_fold_results(n, folds, groups) for n in ensembles}
+    labels = {n: "+".join(str(s) for s in members) for n, members in ensembles.items()}
     rows = {
-        n: {**cv_row(reps, folds, cfg), "baseline": baseline} for n, reps in per.items() if reps
+        n: {**cv_row(reps, folds, cfg, labels.get(n)), "baseline": baseline}
+        for n, reps in per.items()
+        if reps
     }
-    for n, members in ensembles.items():
-        if n in rows:
-            rows[n]["seeds"] = "+".join(str(s) for s in members)
     base = per.get(baseline)
     if base is None:
         return rows

@@ -14,15 +14,15 @@ def main() -> None:
     params = load_params()
     cv = section(params, "cv", CVConfig)
     seeds = read_seeds(params)
-    rescored_of = {name: r.of for name, r in cv.rescored.items()}
+    one_by_one = [*cv.variants, *cv.rescored]
     rows = build_cv_tables(
-        {n: cv.seeds_of(rescored_of.get(n, n), seeds) for n in [*cv.variants, *rescored_of]},
-        {n: cv.seeds_of(e.of, seeds) for n, e in cv.ensembles.items()},
+        {n: cv.seeds_of(cv.trained_variant(n), seeds) for n in one_by_one},
+        {n: cv.ensemble_seeds(n, seeds) for n in cv.ensembles},
         cv.folds,
         cv.baseline,
         section(params, "statistics", StatisticsConfig),
         load_store(layout.STORE).patches,
-        rescored_of,
+        {n: cv.trained_variant(n) for n in cv.rescored},
     )
     with atomic_dir(layout.CV_TABLE) as tmp:
         for name, row in rows.items():

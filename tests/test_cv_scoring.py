@@ -115,7 +115,7 @@ def test_an_ensemble_of_identical_members_scores_as_one_and_costs_both(store: St
 
 
 def test_an_ensemble_needs_two_seeds(store: Store) -> None:
-    with pytest.raises(InputError, match=r"params.yaml:seeds.*v_pair.*>= 2 seeds"):
+    with pytest.raises(InputError, match=r"params.yaml:cv.ensembles.v_pair: needs >= 2 seeds"):
         score_ensemble({**PARAMS, "seeds": [1]}, store, "v_pair", 0)
 
 
@@ -148,7 +148,8 @@ def test_an_ensemble_takes_its_second_seed_from_the_replicates(store: Store) -> 
         2 * score_checkpoint(PARAMS, store, "v", 0, 1)["train_time_h"]
     )
     alone = {**replicated, "cv": {**replicated["cv"], "replicates": {"variants": [], "seeds": []}}}
-    with pytest.raises(InputError, match=r"params.yaml:seeds.*v_pair.*>= 2 seeds of 'v'"):
+    needs_two = r"cv.ensembles.v_pair: needs >= 2 seeds of 'v'.*cv.replicates.variants"
+    with pytest.raises(InputError, match=needs_two):
         score_ensemble(alone, store, "v_pair", 0)
 
 

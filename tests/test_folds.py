@@ -135,6 +135,27 @@ def test_replicates_add_their_seeds_to_the_variants_they_list() -> None:
         variant_seeds({**params, "seeds": [7]}, "unet")
 
 
+def test_each_cv_row_names_the_checkpoints_it_scores() -> None:
+    """A rescoring scores its variant's checkpoints one by one; an ensemble averages every seed
+    of its variant and needs two of them (``seeds`` or ``cv.replicates``)."""
+    cv = config(
+        "cv",
+        CVConfig,
+        rescored={"unet_tta": {"of": "unet", "tta": True, "threshold": 0.5}},
+        ensembles={"unet_seeds": {"of": "unet", "tta": False, "threshold": 0.5}},
+        replicates={"variants": ["unet"], "seeds": [43]},
+    )
+    assert cv.trained_variant("unet") == "unet"
+    assert cv.trained_variant("unet_tta") == "unet"
+    with pytest.raises(InputError, match=r"params.yaml:cv: has no variants or rescored .*seeds"):
+        cv.trained_variant("unet_seeds")
+    assert cv.ensemble_seeds("unet_seeds", [42]) == [42, 43]
+    alone = cv.model_copy(update={"replicates": cv.replicates.model_copy(update={"variants": []})})
+    with pytest.raises(InputError, match=r"cv.ensembles.unet_seeds: needs >= 2 seeds of 'unet'"):
+        alone.ensemble_seeds("unet_seeds", [42])
+    assert alone.ensemble_seeds("unet_seeds", [1, 2]) == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [
