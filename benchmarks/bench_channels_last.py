@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from mmls.config import load_params
-from mmls.models import build_model, read_model
+from mmls.core.config import load_params
+from mmls.nn.models import build_model, read_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

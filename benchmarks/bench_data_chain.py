@@ -131,7 +131,7 @@ def generate_scene(
     from rasterio.crs import CRS
     from rasterio.windows import Window
 
-    from mmls.bands import BAND_NAMES
+    from mmls.data.bands import BAND_NAMES
 
     crs = CRS.from_proj4(MARS_EQC)
     transform = Affine(PIXEL_M, 0.0, ORIGIN[0], 0.0, -PIXEL_M, ORIGIN[1])
@@ -239,11 +239,11 @@ def run_step(step: str, cfg: dict[str, Any]) -> dict[str, Any]:
     import rasterio.shutil
     from rasterio.env import get_gdal_config
 
-    from mmls.align import align_inventory, binarize_mask
-    from mmls.bands import BAND_NAMES
-    from mmls.holdout import split_regions
-    from mmls.raster import check_composite
-    from mmls.tiling import tile_regions
+    from mmls.data.bands import BAND_NAMES
+    from mmls.geo.align import align_inventory, binarize_mask
+    from mmls.geo.holdout import split_regions
+    from mmls.geo.raster import check_composite
+    from mmls.geo.tiling import tile_regions
 
     work = Path(cfg["workdir"])
     comp = work / "composite.tif"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from mmls.config import load_params
-from mmls.dataset import TileDataset, epoch_plan, make_loader
-from mmls.device import resolve_device
-from mmls.models import build_model, read_model
-from mmls.normalization import Standardizer, band_stats
-from mmls.store import load_store
+from mmls.core.config import load_params
+from mmls.data.dataset import TileDataset, epoch_plan, make_loader
+from mmls.data.normalization import Standardizer, band_stats
+from mmls.data.store import load_store
+from mmls.nn.device import resolve_device
+from mmls.nn.models import build_model, read_model
 from tests.stores import write_synthetic_store
 
 ROOT = Path(__file__).resolve().parents[1]

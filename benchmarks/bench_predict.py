@@ -1,4 +1,4 @@
-"""Whole-scene prediction on the engines of mmls/scene_engine.py: throughput and memory.
+"""Whole-scene prediction on the engines of mmls/inference/engine.py: throughput and memory.
 
 Not a test. Generates synthetic 7-band float32 composites (written strip by strip, so the
 generator never holds a scene) and maps each in a fresh subprocess, reporting wall time, scene
@@ -90,7 +90,7 @@ def make_composite(path: Path, width: int, height: int, strip: int = 256) -> Non
 def make_checkpoint(path: Path, model: str) -> None:
     import torch
 
-    from mmls.models import build_model, save_checkpoint
+    from mmls.nn.models import build_model, save_checkpoint
 
     torch.manual_seed(0)
     cfg = MODELS[model]
@@ -116,13 +116,13 @@ def child(
     """Map one composite; print one JSON line of measurements."""
     import torch
 
-    from mmls.config import load_params, parse
-    from mmls.predict import PredictConfig, predict_scene
-    from mmls.predictor import Predictor
-    from mmls.scene_engine import Done, row_source
+    from mmls.core.config import load_params, parse
+    from mmls.inference.engine import Done, row_source
+    from mmls.inference.predictor import Predictor
+    from mmls.inference.scene import PredictConfig, predict_scene
 
     if scheduler == "sink":
-        from mmls.predict import Rows
+        from mmls.inference.scene import Rows
 
         def sink_rows(predictor, src, bands, plan, cfg):
             xx, yy = np.meshgrid(np.arange(plan.width), np.arange(2 * plan.size))

@@ -26,11 +26,11 @@ def child(step: str, release: str, work: str) -> None:
     """One step, timed inside the process (imports excluded)."""
     import warnings
 
-    from mmls.bands import BAND_NAMES
-    from mmls.ingest import ingest_release
-    from mmls.rebuild import rebuild_scene
-    from mmls.releases import IngestConfig
-    from mmls.store import read_splits
+    from mmls.data.bands import BAND_NAMES
+    from mmls.data.ingest import ingest_release
+    from mmls.data.releases import IngestConfig
+    from mmls.data.store import read_splits
+    from mmls.geo.rebuild import rebuild_scene
 
     warnings.simplefilter("ignore")
     w = Path(work)

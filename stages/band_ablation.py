@@ -3,13 +3,14 @@ scored on test (Sec. 4.2, Table 4 / Fig. 8: RGB, +DEM, +slope, +thermal inertia,
 
 import argparse
 
-from mmls import layout
-from mmls.bands import read_band_set
-from mmls.config import load_params, section, value
-from mmls.evaluation import EvalConfig, decide_on_val, open_predictor, score, write_scored
-from mmls.io import atomic_dir, run_stage
-from mmls.store import load_store
-from mmls.training import fit, read_run
+from mmls.core import paths
+from mmls.core.config import load_params, section, value
+from mmls.core.io import atomic_dir, run_stage
+from mmls.data.bands import read_band_set
+from mmls.data.store import load_store
+from mmls.evaluation.config import EvalConfig
+from mmls.evaluation.scoring import decide_on_val, open_predictor, score, write_scored
+from mmls.nn.training import fit, read_run
 
 
 def main() -> None:
@@ -20,24 +21,24 @@ def main() -> None:
     params = load_params()
     model = value(params, "model", str)
     run = read_run(params, model, args.seed, read_band_set(params, args.band_set))
-    store = load_store(layout.STORE)
-    out = layout.ablation_dir(args.band_set, args.seed)
+    store = load_store(paths.STORE)
+    out = paths.ablation_dir(args.band_set, args.seed)
     summary = fit(
         run,
         store,
-        store.labelled_rows("train", layout.STORE),
-        store.labelled_rows("val", layout.STORE),
-        out / layout.CHECKPOINT_NAME,
-        layout.ablation_log_dir(args.band_set, args.seed),
-        layout.resume_path(layout.run_name(model, args.seed, args.band_set)),
+        store.labelled_rows("train", paths.STORE),
+        store.labelled_rows("val", paths.STORE),
+        out / paths.CHECKPOINT_NAME,
+        paths.ablation_log_dir(args.band_set, args.seed),
+        paths.resume_path(paths.run_name(model, args.seed, args.band_set)),
     )
     eval_cfg = section(params, "eval", EvalConfig)
-    predictor = open_predictor(out / layout.CHECKPOINT_NAME, eval_cfg)
-    test = store.labelled_rows("test", layout.STORE)
+    predictor = open_predictor(out / paths.CHECKPOINT_NAME, eval_cfg)
+    test = store.labelled_rows("test", paths.STORE)
     decision = decide_on_val(run.recipe, predictor, store, eval_cfg)
     scored = score(predictor, store, test, eval_cfg, summary["train_time_h"], decision)
-    with atomic_dir(layout.ablation_predictions_dir(args.band_set, args.seed)) as tmp:
-        write_scored(scored, layout.ablation_metrics(args.band_set, args.seed), tmp, "test")
+    with atomic_dir(paths.ablation_predictions_dir(args.band_set, args.seed)) as tmp:
+        write_scored(scored, paths.ablation_metrics(args.band_set, args.seed), tmp, "test")
     print(f"band_ablation {args.band_set} seed {args.seed}: miou={scored.record['miou']:.4f}")
 
 

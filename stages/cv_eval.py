@@ -1,14 +1,14 @@
 """DVC stage cv_eval@<variant>-<fold>-<seed>: score a variant's fold checkpoint on its held-out
 fold (pooled metrics, per-patch counts, masks) with the variant's test-time decisions
-(mmls/cv_scoring.py)."""
+(mmls/evaluation/cv.py)."""
 
 import argparse
 
-from mmls import layout
-from mmls.config import load_params
-from mmls.cv_scoring import score_checkpoint
-from mmls.io import run_stage
-from mmls.store import load_store
+from mmls.core import paths
+from mmls.core.config import load_params
+from mmls.core.io import run_stage
+from mmls.data.store import load_store
+from mmls.evaluation.cv import score_checkpoint
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--seed", required=True, type=int)
     args = parser.parse_args()
     record = score_checkpoint(
-        load_params(), load_store(layout.STORE), args.name, args.fold, args.seed
+        load_params(), load_store(paths.STORE), args.name, args.fold, args.seed
     )
     print(f"cv_eval {args.name} fold {args.fold} seed {args.seed}: miou={record['miou']:.4f}")
 

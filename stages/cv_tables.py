@@ -2,12 +2,13 @@
 per-fold mIoU and IoU_FG with their mean and sd across folds, and the pooled held-out scores of
 all folds with a block(-and-seed) bootstrap CI."""
 
-from mmls import layout
-from mmls.config import load_params, read_seeds, section
-from mmls.folds import CVConfig
-from mmls.io import atomic_dir, run_stage, write_json
-from mmls.store import load_store
-from mmls.tables import StatisticsConfig, build_cv_tables
+from mmls.core import paths
+from mmls.core.config import load_params, read_seeds, section
+from mmls.core.io import atomic_dir, run_stage, write_json
+from mmls.data.folds import CVConfig
+from mmls.data.store import load_store
+from mmls.metrics.bootstrap import StatisticsConfig
+from mmls.report.tables import build_cv_tables
 
 
 def main() -> None:
@@ -21,10 +22,10 @@ def main() -> None:
         cv.folds,
         cv.baseline,
         section(params, "statistics", StatisticsConfig),
-        load_store(layout.STORE).patches,
+        load_store(paths.STORE).patches,
         {n: cv.trained_variant(n) for n in cv.rescored},
     )
-    with atomic_dir(layout.CV_TABLE) as tmp:
+    with atomic_dir(paths.CV_TABLE) as tmp:
         for name, row in rows.items():
             write_json(tmp / f"{name}.json", row)
     for name, row in rows.items():

@@ -1,16 +1,16 @@
 """DVC stage cv_train@<variant>-<fold>-<seed>: train a cross-validated recipe on the other folds
 (minus the inner validation) and select its checkpoint on the inner validation split
-(mmls/folds.py, mmls/variants.py): the held-out fold never chooses anything."""
+(mmls/data/folds.py, mmls/evaluation/variants.py): the held-out fold never chooses anything."""
 
 import argparse
 
-from mmls import layout
-from mmls.config import load_params, section
-from mmls.folds import CVConfig, fold_rows
-from mmls.io import read_csv, run_stage
-from mmls.store import load_store
-from mmls.training import fit
-from mmls.variants import variant_run
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.io import read_csv, run_stage
+from mmls.data.folds import CVConfig, fold_rows
+from mmls.data.store import load_store
+from mmls.evaluation.variants import variant_run
+from mmls.nn.training import fit
 
 
 def main() -> None:
@@ -22,18 +22,18 @@ def main() -> None:
     params = load_params()
     v, f, s = args.variant, args.fold, args.seed
     run = variant_run(params, v, s)
-    store = load_store(layout.STORE)
+    store = load_store(paths.STORE)
     rows = fold_rows(
-        store.patches, read_csv(layout.FOLDS_CSV, ("fold",)), f, section(params, "cv", CVConfig)
+        store.patches, read_csv(paths.FOLDS_CSV, ("fold",)), f, section(params, "cv", CVConfig)
     )
     summary = fit(
         run,
         store,
         rows.train,
         rows.val,
-        layout.cv_dir(v, f, s) / layout.CHECKPOINT_NAME,
-        layout.cv_log_dir(v, f, s),
-        layout.resume_path(layout.cv_run_name(v, f, s)),
+        paths.cv_dir(v, f, s) / paths.CHECKPOINT_NAME,
+        paths.cv_log_dir(v, f, s),
+        paths.resume_path(paths.cv_run_name(v, f, s)),
     )
     print(f"cv_train {v} fold {f} seed {s}: {summary}")
 

@@ -5,14 +5,15 @@ split that selected the checkpoint, never on a scored split."""
 
 import argparse
 
-from mmls import layout
-from mmls.config import load_params, section
-from mmls.evaluation import EvalConfig, decide_on_val, open_predictor, score, write_scored
-from mmls.io import atomic_dir, read_json, run_stage
-from mmls.models import model_section
-from mmls.recipe import RecipeConfig
-from mmls.store import load_store
-from mmls.tracking import METRICS_FILE
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.io import atomic_dir, read_json, run_stage
+from mmls.data.store import load_store
+from mmls.evaluation.config import EvalConfig
+from mmls.evaluation.scoring import decide_on_val, open_predictor, score, write_scored
+from mmls.nn.models import model_section
+from mmls.nn.recipe import RecipeConfig
+from mmls.nn.tracking import METRICS_FILE
 
 
 def main() -> None:
@@ -24,13 +25,13 @@ def main() -> None:
     cfg = section(params, "eval", EvalConfig)
     name, seed = args.model, args.seed
     recipe = model_section(params, name, "recipe", RecipeConfig)
-    predictor = open_predictor(layout.model_dir(name, seed) / layout.CHECKPOINT_NAME, cfg)
-    train_time_h = read_json(layout.train_log_dir(name, seed) / METRICS_FILE)["train_time_h"]
-    store = load_store(layout.STORE)
+    predictor = open_predictor(paths.model_dir(name, seed) / paths.CHECKPOINT_NAME, cfg)
+    train_time_h = read_json(paths.train_log_dir(name, seed) / METRICS_FILE)["train_time_h"]
+    store = load_store(paths.STORE)
     decision = decide_on_val(recipe, predictor, store, cfg)
     metrics_dir, predictions_dir = (
-        layout.eval_metrics_dir(name, seed),
-        layout.eval_predictions_dir(name, seed),
+        paths.eval_metrics_dir(name, seed),
+        paths.eval_predictions_dir(name, seed),
     )
     with atomic_dir(metrics_dir) as m_tmp, atomic_dir(predictions_dir) as p_tmp:
         for split in cfg.splits:

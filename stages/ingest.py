@@ -1,24 +1,24 @@
 """DVC stage ingest: a published release (MMLSv1, MMLSv2 in either distribution) as the
 pipeline's tiles and split table, the released split kept as given; with Table 1, Fig. 2 data
-and the leakage audit of the released split (mmls/releases.py, mmls/ingest.py)."""
+and the leakage audit of the released split (mmls/data/releases.py, mmls/data/ingest.py)."""
 
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from mmls import layout
-from mmls.bands import read_bands
-from mmls.config import load_params, section
-from mmls.errors import InputError
-from mmls.ingest import ingest_release
-from mmls.io import atomic_dir, atomic_path, open_raster, run_stage, write_json
-from mmls.layout import tile_paths
-from mmls.leakage import leakage_audit
-from mmls.rebuild import scene_offsets
-from mmls.releases import IngestConfig
-from mmls.splitting import Table1Config, fg_intervals, table1
-from mmls.tiling import TileConfig
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.errors import InputError
+from mmls.core.io import atomic_dir, atomic_path, open_raster, run_stage, write_json
+from mmls.core.paths import tile_paths
+from mmls.data.bands import read_bands
+from mmls.data.ingest import ingest_release
+from mmls.data.leakage import leakage_audit
+from mmls.data.releases import IngestConfig
+from mmls.data.splitting import Table1Config, fg_intervals, table1
+from mmls.geo.rebuild import scene_offsets
+from mmls.geo.tiling import TileConfig
 
 
 def audit(splits: pd.DataFrame, tiles_dir: Path, size: int) -> dict:
@@ -42,21 +42,21 @@ def main() -> None:
     size = section(params, "tile", TileConfig).size
     t0 = time.perf_counter()
     # everything is computed before anything is written: a failure leaves the outputs as they were
-    with atomic_dir(layout.RELEASED_TILES) as tmp:
+    with atomic_dir(paths.RELEASED_TILES) as tmp:
         splits, notes = ingest_release(cfg, tmp, bands=read_bands(params), size=size)
         seconds = time.perf_counter() - t0
         stats = table1(splits, section(params, "table1", Table1Config).std_ddof)
         intervals = fg_intervals(splits)
         leakage = audit(splits, Path(tmp), size)
-    with atomic_path(layout.RELEASED_SPLITS) as tmp:
+    with atomic_path(paths.RELEASED_SPLITS) as tmp:
         splits.to_csv(tmp, index=False)
-    write_json(layout.TABLE1, stats)
-    with atomic_path(layout.FG_INTERVALS) as tmp:
+    write_json(paths.TABLE1, stats)
+    with atomic_path(paths.FG_INTERVALS) as tmp:
         intervals.to_csv(tmp, index=False)
-    write_json(layout.LEAKAGE, leakage)
+    write_json(paths.LEAKAGE, leakage)
     counts = splits.groupby("split")["labelled"].agg(["size", "all"])
     write_json(
-        layout.INGEST_METRICS,
+        paths.INGEST_METRICS,
         {
             "layout": cfg.layout,
             "n_tiles": len(splits),
@@ -67,7 +67,7 @@ def main() -> None:
     )
     for note in notes:
         print(f"ingest: {note}")
-    print(f"ingest {cfg.layout}: {len(splits)} tiles in {seconds:.1f} s -> {layout.RELEASED_TILES}")
+    print(f"ingest {cfg.layout}: {len(splits)} tiles in {seconds:.1f} s -> {paths.RELEASED_TILES}")
 
 
 if __name__ == "__main__":

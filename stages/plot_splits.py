@@ -1,13 +1,13 @@
 """DVC stage plot_splits: Fig. 2 as a PNG from metrics/fg_intervals.csv."""
 
-from mmls import layout
-from mmls.figures import plot_fg_intervals
-from mmls.io import read_csv, run_stage
+from mmls.core import paths
+from mmls.core.io import read_csv, run_stage
+from mmls.report.figures import plot_fg_intervals
 
 
 def main() -> None:
-    plot_fg_intervals(read_csv(layout.FG_INTERVALS, ("interval",)), layout.FIG2_PNG)
-    print(f"plot_splits: -> {layout.FIG2_PNG}")
+    plot_fg_intervals(read_csv(paths.FG_INTERVALS, ("interval",)), paths.FIG2_PNG)
+    print(f"plot_splits: -> {paths.FIG2_PNG}")
 
 
 if __name__ == "__main__":

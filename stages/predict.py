@@ -1,18 +1,18 @@
 """DVC stage predict: map landslides over a whole scene (or one holdout region) with the
 `model` (its first seed): sliding 128-px windows with blended overlaps -> predictions/scene/
 {probability,mask}.tif and landslides.gpkg, scored against the aligned inventory
-(metrics/predict.json; mmls/predict.py)."""
+(metrics/predict.json; mmls/inference/scene.py)."""
 
-from mmls import layout
-from mmls.align import BinarizeConfig
-from mmls.bands import read_bands
-from mmls.config import load_params, read_seeds, section, value
-from mmls.device import resolve_device, set_threads
-from mmls.io import atomic_dir, read_json, run_stage, write_json
-from mmls.predict import PredictConfig, predict_scene, region_window
-from mmls.predictor import Predictor
-from mmls.raster import SceneConfig, check_composite
-from mmls.scene_engine import row_source
+from mmls.core import paths
+from mmls.core.config import load_params, read_seeds, section, value
+from mmls.core.io import atomic_dir, read_json, run_stage, write_json
+from mmls.data.bands import read_bands
+from mmls.geo.align import BinarizeConfig
+from mmls.geo.raster import SceneConfig, check_composite
+from mmls.inference.engine import row_source
+from mmls.inference.predictor import Predictor
+from mmls.inference.scene import PredictConfig, predict_scene, region_window
+from mmls.nn.device import resolve_device, set_threads
 
 
 def main() -> None:
@@ -24,14 +24,14 @@ def main() -> None:
     device = resolve_device(cfg.device, "params.yaml:predict.device")
     bands = read_bands(params)
     grid = check_composite(scene.composite, bands)
-    checkpoint = layout.model_dir(model, seed) / layout.CHECKPOINT_NAME
+    checkpoint = paths.model_dir(model, seed) / paths.CHECKPOINT_NAME
     predictor = Predictor.load(checkpoint, device)
-    regions = read_json(layout.REGIONS_JSON) if cfg.region != "all" else None
+    regions = read_json(paths.REGIONS_JSON) if cfg.region != "all" else None
     window = region_window(regions, cfg.region, grid)
     # Scored against the aligned inventory where it maps anything; a scene without inventory
     # (scene.inventory: null, a new region) is mapped and not scored.
-    truth = layout.ALIGNED_INVENTORY if scene.inventory is not None else None
-    with atomic_dir(layout.SCENE_PREDICTIONS) as tmp:
+    truth = paths.ALIGNED_INVENTORY if scene.inventory is not None else None
+    with atomic_dir(paths.SCENE_PREDICTIONS) as tmp:
         result = predict_scene(
             predictor,
             scene.composite,
@@ -55,13 +55,13 @@ def main() -> None:
         workers=cfg.workers if cfg.scheduler != "single" else 1,
     )
     record = result.record()
-    write_json(layout.PREDICT_METRICS, record)
+    write_json(paths.PREDICT_METRICS, record)
     scored = "not scored: scene.inventory is null (no inventory for this scene)"
     if record["miou"] is not None:
         scored = f"miou={record['miou']:.4f} obj_recall={record['obj_recall']:.3f}"
     print(
         f"predict {model} on {cfg.region}: {result.n_polygons} polygons, {scored}, "
-        f"{record['mpx_per_s']} Mpx/s -> {layout.SCENE_PREDICTIONS}"
+        f"{record['mpx_per_s']} Mpx/s -> {paths.SCENE_PREDICTIONS}"
     )
 
 

@@ -1,28 +1,28 @@
 """DVC stage rebuild_scene: the scene of the georeferenced released tiles, every tile at its own
-position (composite + inventory GeoTIFFs, streamed by rows of tiles; mmls/rebuild.py), so that
+position (composite + inventory GeoTIFFs, streamed by rows of tiles; mmls/geo/rebuild.py), so that
 the raster route (align_mask .. tile) can run on the paper's own data."""
 
 import time
 
-from mmls import layout
-from mmls.bands import read_bands
-from mmls.config import load_params, section
-from mmls.io import run_stage, write_json
-from mmls.rebuild import rebuild_scene
-from mmls.store import read_splits
-from mmls.tiling import TileConfig
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.io import run_stage, write_json
+from mmls.data.bands import read_bands
+from mmls.data.store import read_splits
+from mmls.geo.rebuild import rebuild_scene
+from mmls.geo.tiling import TileConfig
 
 
 def main() -> None:
     params = load_params()
     size = section(params, "tile", TileConfig).size
-    splits = read_splits(layout.RELEASED_SPLITS)
+    splits = read_splits(paths.RELEASED_SPLITS)
     t0 = time.perf_counter()
     grid = rebuild_scene(
         splits,
-        layout.RELEASED_TILES,
-        layout.REBUILT_COMPOSITE,
-        layout.REBUILT_INVENTORY,
+        paths.RELEASED_TILES,
+        paths.REBUILT_COMPOSITE,
+        paths.REBUILT_INVENTORY,
         bands=read_bands(params),
         size=size,
     )
@@ -35,7 +35,7 @@ def main() -> None:
         "top": grid.bounds[3],
         "rebuild_seconds": round(time.perf_counter() - t0, 2),
     }
-    write_json(layout.REBUILD_METRICS, record)
+    write_json(paths.REBUILD_METRICS, record)
     print(f"rebuild_scene: {grid.width} x {grid.height} px from {len(splits)} tiles")
 
 

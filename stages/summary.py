@@ -1,20 +1,20 @@
 """DVC stage summary: the studied model's test and isolated-test mIoU (Tables 2-3), one small
 file for `dvc exp show`."""
 
-from mmls import layout
-from mmls.config import load_params, value
-from mmls.io import read_json, run_stage, write_json
+from mmls.core import paths
+from mmls.core.config import load_params, value
+from mmls.core.io import read_json, run_stage, write_json
 
 
 def main() -> None:
     model = value(load_params(), "model", str)
     summary: dict = {"model": model}
     for split in ("test", "isolated_test"):
-        row = read_json(layout.table_dir(split) / f"{model}.json")
+        row = read_json(paths.table_dir(split) / f"{model}.json")
         summary[f"{split}_miou"] = row["miou"]
         summary[f"{split}_iou_fg"] = row["iou_fg"]
     summary["miou_drop"] = summary["test_miou"] - summary["isolated_test_miou"]
-    write_json(layout.SUMMARY, summary)
+    write_json(paths.SUMMARY, summary)
     print(f"summary: {summary}")
 
 

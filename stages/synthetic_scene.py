@@ -2,17 +2,17 @@
 
 import time
 
-from mmls import layout
-from mmls.config import load_params, section
-from mmls.io import run_stage
-from mmls.synthetic import SyntheticConfig, generate_scene, summary, write_scene
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.io import run_stage
+from mmls.data.synthetic import SyntheticConfig, generate_scene, summary, write_scene
 
 
 def main() -> None:
     cfg = section(load_params(), "synthetic", SyntheticConfig)
     t0 = time.perf_counter()
     scene = generate_scene(cfg)
-    write_scene(scene, layout.SYNTHETIC_COMPOSITE, layout.SYNTHETIC_INVENTORY)
+    write_scene(scene, paths.SYNTHETIC_COMPOSITE, paths.SYNTHETIC_INVENTORY)
     print(f"{summary(scene)}; {time.perf_counter() - t0:.1f} s")
 
 

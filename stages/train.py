@@ -3,11 +3,11 @@
 
 import argparse
 
-from mmls import layout
-from mmls.config import load_params
-from mmls.io import run_stage
-from mmls.store import load_store
-from mmls.training import fit, read_run
+from mmls.core import paths
+from mmls.core.config import load_params
+from mmls.core.io import run_stage
+from mmls.data.store import load_store
+from mmls.nn.training import fit, read_run
 
 
 def main() -> None:
@@ -16,15 +16,15 @@ def main() -> None:
     parser.add_argument("--seed", required=True, type=int, help="one of the `seeds` params")
     args = parser.parse_args()
     run = read_run(load_params(), args.model, args.seed)
-    store = load_store(layout.STORE)
+    store = load_store(paths.STORE)
     summary = fit(
         run,
         store,
-        store.labelled_rows("train", layout.STORE),
-        store.labelled_rows("val", layout.STORE),
-        layout.model_dir(args.model, args.seed) / layout.CHECKPOINT_NAME,
-        layout.train_log_dir(args.model, args.seed),
-        layout.resume_path(layout.run_name(args.model, args.seed)),
+        store.labelled_rows("train", paths.STORE),
+        store.labelled_rows("val", paths.STORE),
+        paths.model_dir(args.model, args.seed) / paths.CHECKPOINT_NAME,
+        paths.train_log_dir(args.model, args.seed),
+        paths.resume_path(paths.run_name(args.model, args.seed)),
     )
     print(f"train {args.model} seed {args.seed}: {summary}")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from mmls.recipe import RecipeConfig
-from mmls.store import load_store
-from mmls.training import Run, TrainConfig
+from mmls.data.store import load_store
+from mmls.nn.recipe import RecipeConfig
+from mmls.nn.training import Run, TrainConfig
 from tests.configs import config
 from tests.tiny_training import fit_in
 

@@ -1,6 +1,6 @@
 """A small pipeline folder with everything the tables and report stages read: a store, eval
 metrics and per-patch counts of 2 models x 2 seeds, two band sets, DVCLive logs, Table 1, Fig. 2
-data and the leakage audit. Paths follow mmls/layout.py relative to ``root``."""
+data and the leakage audit. Paths follow mmls/paths.py relative to ``root``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmls import layout
-from mmls.io import write_json
-from mmls.leakage import leakage_audit
-from mmls.metrics import Confusion, metrics_record, patch_counts
-from mmls.patch_files import patch_table, write_masks, write_patch_table
-from mmls.tracking import EpochLog
+from mmls.core import paths
+from mmls.core.io import write_json
+from mmls.data.leakage import leakage_audit
+from mmls.metrics.confusion import Confusion, metrics_record, patch_counts
+from mmls.metrics.patch_files import patch_table, write_masks, write_patch_table
+from mmls.nn.tracking import EpochLog
 from tests.stores import write_synthetic_store
 
 S = 16  # tile size (small: fast)
@@ -52,13 +52,13 @@ def _grid() -> pd.DataFrame:
 def _store(root: Path, grid: pd.DataFrame) -> np.ndarray:
     """The store of the grid (discs of landslide, noise images); returns the masks."""
     counts = grid["split"].value_counts().to_dict()
-    write_synthetic_store(root / layout.STORE, counts, size=S, seed=0)
-    patches = pd.read_csv(root / layout.STORE / "patches.csv")
+    write_synthetic_store(root / paths.STORE, counts, size=S, seed=0)
+    patches = pd.read_csv(root / paths.STORE / "patches.csv")
     # put the fixture's keys and blocks in the store's own split order
-    ordered = pd.concat([grid[grid["split"] == s] for s in layout.SPLITS], ignore_index=True)
+    ordered = pd.concat([grid[grid["split"] == s] for s in paths.SPLITS], ignore_index=True)
     ordered["fg_ratio"] = patches["fg_ratio"]
-    ordered.to_csv(root / layout.STORE / "patches.csv", index=False)
-    return np.load(root / layout.STORE / "masks.npy")
+    ordered.to_csv(root / paths.STORE / "patches.csv", index=False)
+    return np.load(root / paths.STORE / "masks.npy")
 
 
 def _noisy(truth: np.ndarray, flip: float, rng: np.random.Generator) -> np.ndarray:
@@ -78,8 +78,8 @@ def _score(
     pred = _noisy(truth, flip, rng)
     counts = patch_counts(pred, truth)
     table = patch_table(patches, counts)
-    write_patch_table(preds / f"{split}{layout.PATCHES_SUFFIX}", table)
-    write_masks(preds / f"{split}{layout.MASKS_SUFFIX}", patches, pred)
+    write_patch_table(preds / f"{split}{paths.PATCHES_SUFFIX}", table)
+    write_masks(preds / f"{split}{paths.MASKS_SUFFIX}", patches, pred)
     latency = 0.01 * (1 + flip)
     record = metrics_record(Confusion.of(counts), len(patches), latency, "cpu (2 threads)", 0.01)
     write_json(metrics, record)
@@ -93,7 +93,7 @@ def make_project(root: Path) -> None:
         rng = np.random.default_rng(0)
         grid = _grid()
         masks = _store(root, grid)
-        store_patches = pd.read_csv(layout.STORE / "patches.csv")
+        store_patches = pd.read_csv(paths.STORE / "patches.csv")
         for m in MODELS:
             for seed, flip in zip(SEEDS, FLIPS[m], strict=True):
                 for split in ("test", "isolated_test"):
@@ -103,11 +103,11 @@ def make_project(root: Path) -> None:
                         masks[rows],
                         flip,
                         rng,
-                        layout.eval_metrics_dir(m, seed) / f"{split}.json",
-                        layout.eval_predictions_dir(m, seed),
+                        paths.eval_metrics_dir(m, seed) / f"{split}.json",
+                        paths.eval_predictions_dir(m, seed),
                         split,
                     )
-                log = EpochLog(layout.train_log_dir(m, seed))
+                log = EpochLog(paths.train_log_dir(m, seed))
                 for epoch in (1, 2, 3):
                     log.epoch(
                         {
@@ -129,8 +129,8 @@ def make_project(root: Path) -> None:
                     masks[rows],
                     flip,
                     rng,
-                    layout.ablation_metrics(b, seed),
-                    layout.ablation_predictions_dir(b, seed),
+                    paths.ablation_metrics(b, seed),
+                    paths.ablation_predictions_dir(b, seed),
                     "test",
                 )
         table1 = {
@@ -141,9 +141,9 @@ def make_project(root: Path) -> None:
                 "min_fg_pct": 0.1,
                 "max_fg_pct": 90.0,
             }
-            for s in layout.SPLITS
+            for s in paths.SPLITS
         }
-        write_json(layout.TABLE1, table1)
+        write_json(paths.TABLE1, table1)
         pd.DataFrame(
             {
                 "interval": ["0-50%", "50-100%"],
@@ -153,7 +153,7 @@ def make_project(root: Path) -> None:
                 "test": [55, 45],
                 "isolated_test": [80, 20],
             }
-        ).to_csv(layout.FG_INTERVALS, index=False)
-        write_json(layout.LEAKAGE, leakage_audit(grid, S))
+        ).to_csv(paths.FG_INTERVALS, index=False)
+        write_json(paths.LEAKAGE, leakage_audit(grid, S))
     finally:
         os.chdir(cwd)

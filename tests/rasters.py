@@ -9,7 +9,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from mmls.bands import BAND_NAMES
+from mmls.data.bands import BAND_NAMES
 
 MARS_EQC = CRS.from_proj4(
     "+proj=eqc +lat_ts=0 +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +R=3396190 +units=m +no_defs"

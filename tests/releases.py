@@ -1,4 +1,4 @@
-"""Small released tile folders written by tests, in the layouts of mmls/releases.py."""
+"""Small released tile folders written by tests, in the layouts of mmls/data/releases.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
-from mmls.bands import BAND_NAMES
-from mmls.releases import LAYOUTS
+from mmls.data.bands import BAND_NAMES
+from mmls.data.releases import LAYOUTS
 
 MARS = CRS.from_wkt(
     'PROJCS["SimpleCylindrical_Mars",GEOGCS["GCS_Mars",DATUM["D_Mars",SPHEROID["Mars",3396190,0]],'

@@ -1,4 +1,4 @@
-"""A learnable stand-in store for tests and the loader benchmark (mmls/store.py layout)."""
+"""A learnable stand-in store for tests and the loader benchmark (mmls/data/store.py layout)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmls.bands import BAND_NAMES
-from mmls.io import atomic_dir, write_json
-from mmls.layout import SPLITS
-from mmls.store import IMAGES, MASKS, META, PATCHES
+from mmls.core.io import atomic_dir, write_json
+from mmls.core.paths import SPLITS
+from mmls.data.bands import BAND_NAMES
+from mmls.data.store import IMAGES, MASKS, META, PATCHES
 
 
 def write_synthetic_store(

@@ -4,7 +4,7 @@
   no other ``mmls/`` module is (so editing a shared module re-runs exactly its users);
 - every params section a stage script reads is among the stage's params;
 - every entry of ``models`` x ``seeds`` has its train@ and eval@ stages, every entry of
-  ``band_sets`` x ``seeds`` its band_ablation@ stage, with the paths of mmls/layout.py;
+  ``band_sets`` x ``seeds`` its band_ablation@ stage, with the paths of mmls/paths.py;
 - every ``cv.rescored`` / ``cv.ensembles`` entry of the real pipeline has one stage that
   depends on the checkpoints and params of the variant it reuses, and on no other variant's;
 - stage scripts import the package (an editable install), never edit ``sys.path``, and none is
@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from dvc.repo import Repo
 
-from mmls import layout
-from mmls.variants import variant_seeds
+from mmls.core import paths
+from mmls.evaluation.variants import variant_seeds
+from pipelines.render import closure, rendered, stale
 from tests.configs import PARAMS, REAL_PARAMS, ROOT
 
 #: Library helpers that read params sections on a stage script's behalf. ``read_run`` and
@@ -46,33 +47,6 @@ READERS = {"section", "value", "entries", "entry"}
 @pytest.fixture(scope="module")
 def stages() -> list:
     return list(Repo(str(ROOT)).index.stages)
-
-
-def mmls_imports(path: Path) -> set[str]:
-    """``mmls/<module>.py`` files imported by ``path`` (not transitively)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mmls":
-            if node.module == "mmls":
-                out.update(f"mmls/{a.name}.py" for a in node.names)
-            else:
-                out.add(node.module.replace(".", "/") + ".py")
-        elif isinstance(node, ast.Import):
-            out.update(
-                a.name.replace(".", "/") + ".py" for a in node.names if a.name.startswith("mmls.")
-            )
-    return out
-
-
-def closure(script: Path) -> set[str]:
-    seen: set[str] = set()
-    todo = list(mmls_imports(script))
-    while todo:
-        module = todo.pop()
-        if module not in seen:
-            seen.add(module)
-            todo.extend(mmls_imports(ROOT / module))
-    return seen
 
 
 def script_of(stage) -> Path:
@@ -128,7 +102,7 @@ def test_mmls_deps_are_exactly_the_transitive_imports(stages) -> None:
         deps = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
         assert str(script.resolve().relative_to(ROOT)) in deps, f"{stage.addressing}: own script"
         declared = {d for d in deps if d.startswith("mmls/")}
-        imported = closure(script) - {"mmls/__init__.py"}
+        imported = {m for m in closure(script) if not m.endswith("__init__.py")}
         if declared != imported:
             problems.append(
                 f"{stage.addressing}: missing {sorted(imported - declared)}, "
@@ -137,10 +111,12 @@ def test_mmls_deps_are_exactly_the_transitive_imports(stages) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_package_init_holds_no_code() -> None:
-    # so that no stage needs it as a dep: importing mmls.x runs mmls/__init__.py too
-    body = ast.parse((ROOT / "mmls" / "__init__.py").read_text()).body
-    assert len(body) <= 1 and all(isinstance(n, ast.Expr) for n in body)  # a docstring at most
+def test_package_inits_hold_no_code() -> None:
+    # so that no stage needs them as deps: importing mmls.x.y runs mmls/__init__.py and
+    # mmls/x/__init__.py too
+    for init in sorted((ROOT / "mmls").rglob("__init__.py")):
+        body = ast.parse(init.read_text()).body
+        assert len(body) <= 1 and all(isinstance(n, ast.Expr) for n in body), init  # a docstring
 
 
 def test_stage_params_cover_what_the_scripts_read(stages) -> None:
@@ -158,22 +134,22 @@ def test_every_model_band_set_and_seed_has_its_stages(stages) -> None:
         for model in PARAMS["models"]:
             train = by_name[f"train@{model}-{seed}"]
             outs = {o.def_path for o in train.outs}
-            assert str(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME) in outs
-            assert str(layout.train_log_dir(model, seed) / "metrics.json") in outs
+            assert str(paths.model_dir(model, seed) / paths.CHECKPOINT_NAME) in outs
+            assert str(paths.train_log_dir(model, seed) / "metrics.json") in outs
             evaluate = by_name[f"eval@{model}-{seed}"]
             assert {o.def_path for o in evaluate.outs} == {
-                str(layout.eval_metrics_dir(model, seed)),
-                str(layout.eval_predictions_dir(model, seed)),
+                str(paths.eval_metrics_dir(model, seed)),
+                str(paths.eval_predictions_dir(model, seed)),
             }
-            assert str(layout.model_dir(model, seed) / layout.CHECKPOINT_NAME) in {
+            assert str(paths.model_dir(model, seed) / paths.CHECKPOINT_NAME) in {
                 d.def_path for d in evaluate.deps
             }
         for band_set in PARAMS["band_sets"]:
             ablation = by_name[f"band_ablation@{band_set}-{seed}"]
             outs = {o.def_path for o in ablation.outs}
-            assert str(layout.ablation_metrics(band_set, seed)) in outs
-            assert str(layout.ablation_predictions_dir(band_set, seed)) in outs
-            assert str(layout.ablation_dir(band_set, seed) / layout.CHECKPOINT_NAME) in outs
+            assert str(paths.ablation_metrics(band_set, seed)) in outs
+            assert str(paths.ablation_predictions_dir(band_set, seed)) in outs
+            assert str(paths.ablation_dir(band_set, seed) / paths.CHECKPOINT_NAME) in outs
     n_runs = len(PARAMS["seeds"]) * (2 * len(PARAMS["models"]) + len(PARAMS["band_sets"]))
     assert sum(
         s.addressing.split("@")[0] in ("train", "eval", "band_ablation") for s in stages
@@ -230,9 +206,9 @@ def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
         for name, entry_ in REAL_PARAMS["cv"][entries].items():
             stage = by_name[f"real/mmlsv2/dvc.yaml:{kind_}@{name}"]
             of = entry_["of"]
-            paths = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
+            dep_paths = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
             cv_paths = {
-                p for p in paths if p.startswith(("real/mmlsv2/models", "real/mmlsv2/metrics"))
+                p for p in dep_paths if p.startswith(("real/mmlsv2/models", "real/mmlsv2/metrics"))
             }
             assert cv_paths == {f"real/mmlsv2/models/cv/{of}", f"real/mmlsv2/metrics/cv_train/{of}"}
             keys = param_keys(stage)
@@ -240,8 +216,8 @@ def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
             assert not {"cv", "cv.variants", f"cv.{entries}"} & keys, stage.addressing
             outs = {repo_path(o) for o in stage.outs}
             assert outs == {
-                f"real/mmlsv2/{layout.cv_metrics(name, 0, 0).parent.parent}",
-                f"real/mmlsv2/{layout.cv_predictions_dir(name, 0, 0).parent.parent}",
+                f"real/mmlsv2/{paths.cv_metrics(name, 0, 0).parent.parent}",
+                f"real/mmlsv2/{paths.cv_predictions_dir(name, 0, 0).parent.parent}",
             }
             checked += 1
     assert checked == len(REAL_PARAMS["cv"]["rescored"]) + len(REAL_PARAMS["cv"]["ensembles"]) > 0
@@ -254,7 +230,7 @@ def test_every_seed_of_every_variant_has_one_cv_training_and_scoring(stages) -> 
     real = [s for s in stages if s.addressing.startswith("real/mmlsv2/dvc.yaml:cv_")]
     outs = [repo_path(o) for s in real for o in s.outs]
     cv = REAL_PARAMS["cv"]
-    for group, path in (("cv_train", layout.cv_dir), ("cv_eval", layout.cv_predictions_dir)):
+    for group, path in (("cv_train", paths.cv_dir), ("cv_eval", paths.cv_predictions_dir)):
         expected = sorted(
             f"real/mmlsv2/{path(v, f, s)}{'/best.pt' if group == 'cv_train' else ''}"
             for v in cv["variants"]
@@ -280,3 +256,15 @@ def code_and_param_deps(stage) -> tuple[set[str], set[str]]:
     code = {repo_path(d) for d in stage.deps if repo_path(d).endswith(".py")}
     keys = {k.rsplit(".", 1)[0] if k.startswith("cv.variants.") else k for k in param_keys(stage)}
     return code, keys
+
+
+def test_every_dvc_yaml_is_rendered_from_the_stage_catalogue() -> None:
+    # pipelines/catalogue.yaml is the one definition of every stage; a dvc.yaml edited by hand,
+    # or a catalogue edited without re-rendering, fails here (and so in CI)
+    files = rendered()
+    assert {p.relative_to(ROOT).as_posix() for p in files} == {
+        "dvc.yaml",
+        "real/mmlsv1-west/dvc.yaml",
+        "real/mmlsv2/dvc.yaml",
+    }
+    assert not stale(files), "run `python -m pipelines.render` and commit the dvc.yaml files"

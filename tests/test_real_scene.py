@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from mmls.align import align_inventory, binarize_mask
-from mmls.bands import BAND_NAMES
-from mmls.holdout import split_regions
-from mmls.layout import tile_name
-from mmls.raster import check_composite
-from mmls.splitting import assign_splits
-from mmls.tiling import tile_regions
+from mmls.core.paths import tile_name
+from mmls.data.bands import BAND_NAMES
+from mmls.data.splitting import assign_splits
+from mmls.geo.align import align_inventory, binarize_mask
+from mmls.geo.holdout import split_regions
+from mmls.geo.raster import check_composite
+from mmls.geo.tiling import tile_regions
 
 pytestmark = pytest.mark.real_scene
 

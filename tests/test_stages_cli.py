@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mmls.layout import tile_name
+from mmls.core.paths import tile_name
 from tests.rasters import ORIGIN, PIXEL_M, write_composite, write_inventory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmls.recipe import RecipeConfig
-from mmls.store import Store, load_store
-from mmls.training import Run, TrainConfig, fit
+from mmls.data.store import Store, load_store
+from mmls.nn.recipe import RecipeConfig
+from mmls.nn.training import Run, TrainConfig, fit
 from tests.configs import config
 from tests.stores import write_synthetic_store
 

@@ -1,0 +1,1 @@
+"""How a segmentation is measured: pooled confusion counts, per-patch count files, block-bootstrap intervals, threshold calibration."""

@@ -1,0 +1,509 @@
+"""Whole-scene prediction: windows, seamless blending, nodata, outputs, polygons, object metrics,
+and the `predict` stage end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import torch
+import yaml
+from rasterio.features import rasterize
+from rasterio.windows import Window
+from torch import nn
+
+from mmls.core.paths import CHECKPOINT_NAME, model_dir
+from mmls.data.bands import BAND_NAMES
+from mmls.geo.tiling import grid_origins
+from mmls.inference.predictor import Predictor
+from mmls.inference.scene import (
+    MASK_NODATA,
+    PROB_NODATA,
+    ObjectTracker,
+    PredictConfig,
+    blend_weights,
+    object_metrics,
+    predict_scene,
+    window_origins,
+)
+from tests.configs import PARAMS, config
+from tests.rasters import (
+    MARS_EQC,
+    PIXEL_M,
+    composite_transform,
+    write_composite,
+    write_inventory,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 128
+
+
+def pcfg(**kw: object) -> PredictConfig:
+    return config("predict", PredictConfig, **kw)
+
+
+def identity_predictor(model: nn.Module) -> Predictor:
+    """A predictor that feeds the composite's 7 bands to ``model`` unstandardised."""
+    cpu = torch.device("cpu")
+    return Predictor(model, BAND_NAMES, [0.0] * 7, [1.0] * 7, None, cpu, False, SIZE, {}, "test")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+class PositionModel(nn.Module):
+    """Pointwise: logit_1 - logit_0 = 3 * band0 - 2 * band1 + 0.5 (no spatial context at all)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = 3.0 * x[:, 0] - 2.0 * x[:, 1] + 0.5
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+def conv_model(seed: int = 0) -> nn.Module:
+    """A model with spatial context (3x3 convs, zero padding): its output depends on the window."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(7, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 3, padding=1)
+    ).eval()
+
+
+def position_composite(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Composite whose band 0 encodes x and band 1 encodes y; returns (x, y) encodings."""
+    data = write_composite(path, width, height, seed=1)
+    xx = np.broadcast_to(np.arange(width, dtype=np.float32) / width, (height, width))
+    yy = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None] / height, (height, width))
+    data[0], data[1] = xx, yy
+    with rasterio.open(path, "r+") as dst:
+        dst.write(data)
+    return xx, yy
+
+
+def read(path: Path) -> tuple[np.ndarray, dict]:
+    with rasterio.open(path) as ds:
+        return ds.read(1), {
+            "crs": ds.crs,
+            "transform": ds.transform,
+            "shape": (ds.height, ds.width),
+            "nodata": ds.nodata,
+        }
+
+
+def run_predict(model, composite, out, cfg=None, **kw):
+    out.mkdir(parents=True, exist_ok=True)
+    return predict_scene(
+        identity_predictor(model),
+        composite,
+        out,
+        band_idx=list(range(7)),
+        cfg=cfg or pcfg(),
+        progress=False,
+        **kw,
+    )
+
+
+# ------------------------------------------------------------------------------- windows
+@pytest.mark.parametrize("extent", [127, 128, 129, 200, 256, 300, 1000])
+def test_window_origins(extent: int) -> None:
+    assert window_origins(extent, SIZE, 0) == grid_origins(extent, SIZE)
+    for overlap in (0, 1, 32, 64, 127):
+        xs = window_origins(extent, SIZE, overlap)
+        if extent < SIZE:
+            assert xs == []
+            continue
+        assert xs[0] == 0 and xs[-1] == extent - SIZE  # covers both edges, no padding
+        steps = np.diff(xs)
+        assert (steps > 0).all() and (steps <= SIZE - overlap).all()
+
+
+def test_blend_weights_are_a_partition_of_unity_at_the_regular_stride() -> None:
+    for overlap in (0, 16, 32, 64):
+        w = blend_weights(SIZE, overlap)[0] / blend_weights(SIZE, overlap)[0].max()
+        assert (w > 0).all()
+        stride = SIZE - overlap
+        total = np.zeros(4 * SIZE)
+        for k in range(3):
+            total[k * stride : k * stride + SIZE] += w
+        np.testing.assert_allclose(total[SIZE : 2 * stride], 1.0, atol=1e-6)
+
+
+# -------------------------------------------------------------------- known-answer blending
+@pytest.mark.parametrize(
+    ("overlap", "region", "chunk_rows"),
+    [
+        (32, None, 256),
+        (32, Window(37, 11, 230, 231), 40),
+        (64, None, 7),
+        (0, Window(5, 3, 290, 250), 256),
+    ],
+)
+def test_blended_map_equals_the_position_function_everywhere(
+    tmp_path, overlap, region, chunk_rows
+) -> None:
+    width, height = 300, 260  # not multiples of 128: terminal windows on both axes
+    xx, yy = position_composite(tmp_path / "c.tif", width, height)
+    cfg = pcfg(overlap_px=overlap, batch_size=3)
+    res = run_predict(
+        PositionModel(),
+        tmp_path / "c.tif",
+        tmp_path / "out",
+        cfg,
+        region=region,
+        chunk_rows=chunk_rows,
+    )
+    prob, _ = read(tmp_path / "out" / "probability.tif")
+    expected = 1.0 / (1.0 + np.exp(-(3.0 * xx - 2.0 * yy + 0.5)))
+    r = region or Window(0, 0, width, height)
+    sl = np.s_[r.row_off : r.row_off + r.height, r.col_off : r.col_off + r.width]
+    np.testing.assert_allclose(prob[sl], expected[sl], atol=2e-6, rtol=0)
+    outside = np.ones_like(prob, bool)
+    outside[sl] = False
+    assert (prob[outside] == PROB_NODATA).all()
+    assert res.n_windows == len(window_origins(r.width, SIZE, overlap)) * len(
+        window_origins(r.height, SIZE, overlap)
+    )
+
+
+def test_no_overlap_equals_tile_by_tile_prediction(tmp_path) -> None:
+    width, height = 384, 256
+    data = write_composite(tmp_path / "c.tif", width, height, seed=3)
+    model = conv_model()
+    run_predict(model, tmp_path / "c.tif", tmp_path / "out", pcfg(overlap_px=0))
+    prob, _ = read(tmp_path / "out" / "probability.tif")
+    expected = np.zeros((height, width), np.float32)
+    with torch.no_grad():
+        for r in range(0, height, SIZE):
+            for c in range(0, width, SIZE):
+                x = torch.from_numpy(data[None, :, r : r + SIZE, c : c + SIZE].copy())
+                expected[r : r + SIZE, c : c + SIZE] = torch.softmax(model(x), 1)[0, 1].numpy()
+    np.testing.assert_allclose(prob, expected, atol=1e-6, rtol=0)
+
+
+def test_overlap_blending_removes_the_seams_of_a_context_model(tmp_path) -> None:
+    """With zero padding the model's output jumps at tile borders; blending smooths them."""
+    width, height = 384, 384
+    position_composite(tmp_path / "c.tif", width, height)
+    with rasterio.open(tmp_path / "c.tif", "r+") as dst:  # smooth inputs everywhere
+        for band in range(3, 8):
+            dst.write(np.full((height, width), 0.5, np.float32), band)
+    model = conv_model(1)
+
+    def border_jump(overlap: int) -> float:
+        out = tmp_path / f"o{overlap}"
+        run_predict(model, tmp_path / "c.tif", out, pcfg(overlap_px=overlap))
+        prob, _ = read(out / "probability.tif")
+        d = np.abs(np.diff(prob.astype(np.float64), axis=1))  # d[:, k] = |p[k+1] - p[k]|
+        return float(d[:, [127, 255]].max() / np.median(d))
+
+    assert border_jump(0) > 5 * border_jump(64)
+
+
+# ---------------------------------------------------------------------- grid, nodata, masks
+def test_outputs_carry_the_grid_and_nodata(tmp_path) -> None:
+    width, height = 420, 300
+    data = write_composite(tmp_path / "c.tif", width, height, nodata_box=(0, 140, 0, 150))
+    data[4, 200:210, 300:305] = -9999.0  # nodata in ONE band only
+    data[2, 250, 10] = np.nan
+    with rasterio.open(tmp_path / "c.tif", "r+") as dst:
+        dst.write(data)
+    truth = np.zeros((height, width), np.uint8)
+    truth[150:200, 200:260] = 1
+    write_inventory(tmp_path / "t.tif", truth, nodata=None)
+    res = run_predict(
+        conv_model(),
+        tmp_path / "c.tif",
+        tmp_path / "out",
+        pcfg(overlap_px=32),
+        truth_path=tmp_path / "t.tif",
+    )
+    invalid = (data == -9999.0).any(0) | np.isnan(data).any(0)
+    for name, nodata in (("probability.tif", PROB_NODATA), ("mask.tif", MASK_NODATA)):
+        arr, meta = read(tmp_path / "out" / name)
+        assert meta["crs"] == MARS_EQC
+        assert meta["transform"] == composite_transform()
+        assert meta["shape"] == (height, width)
+        assert meta["nodata"] == nodata
+        np.testing.assert_array_equal(arr == nodata, invalid)
+    prob, _ = read(tmp_path / "out" / "probability.tif")
+    mask, _ = read(tmp_path / "out" / "mask.tif")
+    assert ((prob[~invalid] >= 0) & (prob[~invalid] <= 1)).all()
+    np.testing.assert_array_equal(mask[~invalid], (prob[~invalid] > 0.5).astype(np.uint8))
+    assert res.n_windows_skipped >= 1  # the window at (0, 0) is entirely nodata
+    assert res.n_valid == int((~invalid).sum())
+    c = res.confusion
+    assert c is not None and c.total == res.n_valid
+    assert c.tp + c.fn == int(truth[~invalid].sum())
+    with rasterio.open(tmp_path / "out" / "mask.tif") as ds:
+        assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+
+
+# ------------------------------------------------------------------------------ polygons
+def blob_band(width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    z = np.zeros((height, width), np.float32)
+    for _ in range(25):
+        cx, cy, s = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(4, 30)
+        z += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+    return z + 0.05 * rng.standard_normal(z.shape).astype(np.float32)
+
+
+class BlobModel(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = 8.0 * (x[:, 0] - 0.5)
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+@pytest.mark.parametrize("chunk_rows", [256, 16])
+def test_polygons_rasterize_back_to_the_mask(tmp_path, chunk_rows) -> None:
+    width, height = 330, 290
+    data = write_composite(tmp_path / "c.tif", width, height, nodata_box=(0, 20, 0, 400))
+    data[0] = np.where(data[0] == -9999.0, -9999.0, blob_band(width, height))
+    with rasterio.open(tmp_path / "c.tif", "r+") as dst:
+        dst.write(data)
+    region = Window(10, 5, 300, 280)
+    res = run_predict(
+        BlobModel(),
+        tmp_path / "c.tif",
+        tmp_path / "out",
+        pcfg(overlap_px=32),
+        region=region,
+        chunk_rows=chunk_rows,
+    )
+    mask, _ = read(tmp_path / "out" / "mask.tif")
+    prob, _ = read(tmp_path / "out" / "probability.tif")
+    gdf = gpd.read_file(tmp_path / "out" / "landslides.gpkg", layer="landslides")
+    assert len(gdf) == res.n_polygons > 5
+    assert gdf.crs == MARS_EQC
+    assert set(gdf.geom_type) == {"Polygon"}
+    burnt = rasterize(
+        [(g, 1) for g in gdf.geometry],
+        out_shape=(height, width),
+        transform=composite_transform(),
+        fill=0,
+        dtype="uint8",
+    )
+    np.testing.assert_array_equal(burnt, (mask == 1).astype(np.uint8))
+    np.testing.assert_allclose(gdf.area, gdf["area_m2"], rtol=1e-9)
+    np.testing.assert_array_equal(gdf["area_m2"], gdf["n_pixels"] * PIXEL_M**2)
+    for geom, mean_prob in zip(gdf.geometry, gdf["mean_prob"], strict=True):
+        inside = (
+            rasterize(
+                [(geom, 1)],
+                out_shape=(height, width),
+                transform=composite_transform(),
+                fill=0,
+                dtype="uint8",
+            )
+            == 1
+        )
+        assert mean_prob == pytest.approx(float(prob[inside].mean()), rel=1e-5)
+
+
+def test_min_area_and_simplify(tmp_path) -> None:
+    width, height = 300, 260
+    data = write_composite(tmp_path / "c.tif", width, height)
+    data[0] = blob_band(width, height, seed=2)
+    with rasterio.open(tmp_path / "c.tif", "r+") as dst:
+        dst.write(data)
+    full = run_predict(BlobModel(), tmp_path / "c.tif", tmp_path / "a", pcfg())
+    cfg = pcfg(min_area_m2=50 * PIXEL_M**2, simplify_m=PIXEL_M)
+    run_predict(BlobModel(), tmp_path / "c.tif", tmp_path / "b", cfg)
+    a = gpd.read_file(tmp_path / "a" / "landslides.gpkg")
+    b = gpd.read_file(tmp_path / "b" / "landslides.gpkg")
+    assert len(b) == int((a["n_pixels"] >= 50).sum()) < full.n_polygons
+    assert (b["area_m2"] >= 50 * PIXEL_M**2).all()
+    assert b.geometry.is_valid.all()
+    n_vertices = sum(len(g.exterior.coords) for g in b.geometry)
+    n_before = sum(len(g.exterior.coords) for g in a.geometry[a["n_pixels"] >= 50])
+    assert n_vertices < n_before
+
+
+TRICKY = np.array(
+    [
+        [1, 1, 1, 1, 0, 0, 1, 0, 1],
+        [1, 0, 0, 1, 0, 1, 0, 0, 1],  # a ring with a hole; diagonal-only neighbours
+        [1, 1, 1, 1, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 1, 1, 0, 1],
+        [1, 0, 1, 0, 0, 1, 0, 0, 1],  # a U whose arms meet only in a later chunk
+        [1, 0, 1, 0, 0, 0, 0, 1, 1],
+        [1, 1, 1, 0, 1, 0, 0, 0, 0],
+    ],
+    bool,
+)
+
+
+@pytest.mark.parametrize("splits", [[7], [1] * 7, [2, 3, 2], [4, 3]])
+def test_streamed_components_match_the_whole_mask(splits) -> None:
+    tracker = ObjectTracker(TRICKY.shape[1])
+    row = 0
+    for h in splits:
+        tracker.feed(TRICKY[row : row + h], None, TRICKY[row : row + h])
+        row += h
+    comps, stats = tracker.finish()
+    from scipy import ndimage
+
+    labels, n = ndimage.label(TRICKY)
+    assert len(comps) == n == 7
+    assert sorted(c.n_pixels for c in comps) == sorted(np.bincount(labels.ravel())[1:].tolist())
+    assert stats is not None and stats.n_true == stats.n_pred == stats.true_detected == n
+    burnt = rasterize([(c.geometry, 1) for c in comps], out_shape=TRICKY.shape, fill=0)
+    np.testing.assert_array_equal(burnt.astype(bool), TRICKY)
+
+
+# ---------------------------------------------------------------------- object-level metrics
+def hand_made_masks() -> tuple[np.ndarray, np.ndarray]:
+    truth = np.zeros((20, 20), bool)
+    pred = np.zeros((20, 20), bool)
+    truth[0:4, 0:4] = True  # A (16 px)
+    truth[0:2, 10:12] = True  # B (4 px)
+    truth[8:10, 0:10] = True  # C (20 px): missed
+    truth[12:14, 0:2] = True  # D (4 px)
+    truth[12:14, 4:6] = True  # E (4 px)
+    pred[3:6, 3:6] = True  # P1 (9 px): overlaps A by exactly one pixel, (3, 3)
+    pred[0:2, 10:12] = True  # P2 (4 px) = B
+    pred[6, 12:15] = True  # P3 (3 px): false positive
+    pred[14:16, 0:6] = True  # P4 (14 px): overlaps D at (13, 1) and E at (13, 4)
+    pred[13, 1] = pred[13, 4] = True
+    pred[17, 8] = pred[18, 9] = True  # P5, P6: diagonal neighbours = two 4-components
+    return pred, truth
+
+
+def test_object_metrics_known_answer() -> None:
+    pred, truth = hand_made_masks()
+    s = object_metrics(pred, truth)
+    assert (s.n_true, s.n_pred, s.true_detected, s.pred_matched) == (5, 6, 4, 3)
+    assert s.recall == pytest.approx(4 / 5)
+    assert s.precision == pytest.approx(3 / 6)
+    assert s.f1 == pytest.approx(2 * 0.8 * 0.5 / 1.3)
+    # P1/A, P4/D and P4/E share 1 px each: a 2-px overlap rule keeps only P2/B (4 px).
+    s2 = object_metrics(pred, truth, min_overlap_px=2)
+    assert (s2.true_detected, s2.pred_matched) == (1, 1)
+    pred[13, 0] = True  # now P4 shares 2 px with D
+    s2 = object_metrics(pred, truth, min_overlap_px=2)
+    assert (s2.true_detected, s2.pred_matched) == (2, 2)
+    pred[13, 0] = False
+    # IoU rule: P2/B IoU = 1, P1/A = 1/24, P4/D = 1/17: only B/P2 survives 0.5.
+    s3 = object_metrics(pred, truth, min_iou=0.5)
+    assert (s3.true_detected, s3.pred_matched) == (1, 1)
+    # Min-area filter (pixels): P3 (3 px), P5, P6 (1 px) are dropped.
+    tracker = ObjectTracker(20, polygons=False)
+    tracker.feed(pred, None, truth)
+    comps, s4 = tracker.finish(min_pixels=4)
+    assert s4 is not None
+    assert (s4.n_pred, s4.pred_matched, s4.true_detected) == (3, 3, 4)
+    assert sorted(c.n_pixels for c in comps) == [4, 9, 14]
+
+
+def test_object_metrics_empty_cases() -> None:
+    empty = np.zeros((5, 5), bool)
+    s = object_metrics(empty, empty)
+    assert (s.recall, s.precision, s.f1) == (1.0, 1.0, 1.0)
+    full = np.ones((5, 5), bool)
+    s = object_metrics(full, empty)
+    assert (s.n_pred, s.precision, s.recall, s.f1) == (1, 0.0, 1.0, 0.0)
+
+
+# ------------------------------------------------------------------------------- the stage
+@pytest.fixture
+def project(tmp_path) -> Path:
+    from mmls.nn.models import build_model, save_checkpoint
+
+    width, height = 400, 300
+    write_composite(tmp_path / "composite.tif", width, height, nodata_box=(0, 30, 0, 30))
+    classes = np.zeros((height, width), np.uint8)
+    classes[100:160, 250:330] = 1
+    classes[:, 380:] = 255  # an unmapped strip: not scored
+    (tmp_path / "data" / "aligned").mkdir(parents=True)
+    write_inventory(tmp_path / "data/aligned/inventory.tif", classes)
+    regions = {
+        "regions": {
+            "base": {"col_off": 0, "row_off": 0, "width": 200, "height": height},
+            "isolated": {"col_off": 200, "row_off": 0, "width": 200, "height": height},
+        }
+    }
+    (tmp_path / "data/holdout").mkdir(parents=True)
+    (tmp_path / "data/holdout/regions.json").write_text(json.dumps(regions))
+    cfg = {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None}
+    torch.manual_seed(0)
+    model = build_model("unet", cfg, in_channels=7)
+    meta = {
+        "model_name": "unet",
+        "model_config": cfg,
+        "bands": ["red", "green", "blue", "dem", "slope", "thermal_inertia", "grayscale"],
+        "normalization": {"mean": [0.5] * 7, "std": [0.3] * 7, "nodata": -9999.0},
+        "tile_size": 128,
+    }
+    save_checkpoint(tmp_path / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME, model, meta)
+    params = {**PARAMS, "scene": {"composite": "composite.tif", "inventory": "unused.tif"}}
+    params["model"] = "unet"
+    params["predict"] = {**PARAMS["predict"], "threads": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def run_stage(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "predict.py")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
+    result = run_stage(project)
+    assert result.returncode == 0, result.stderr
+    out = project / "predictions/scene"
+    assert {p.name for p in out.iterdir()} == {"probability.tif", "mask.tif", "landslides.gpkg"}
+    prob, meta = read(out / "probability.tif")
+    assert meta["shape"] == (300, 400)
+    assert (prob[:, :200] == PROB_NODATA).all() and (prob[:, 200:] >= 0).all()
+    rec = json.loads((project / "metrics/predict.json").read_text())
+    assert rec["region"] == "isolated" and rec["region_col_off"] == 200
+    assert rec["tp"] + rec["fp"] + rec["fn"] + rec["tn"] == 180 * 300 == rec["n_scored_pixels"]
+    for key in (
+        "precision",
+        "recall",
+        "f1",
+        "iou_fg",
+        "iou_bg",
+        "miou",
+        "obj_recall",
+        "obj_precision",
+        "obj_n_true",
+        "mpx_per_s",
+        "object_match_rule",
+    ):
+        assert rec[key] is not None, key
+    assert rec["obj_n_true"] == 1
+
+
+def test_stage_maps_a_scene_without_inventory_and_says_it_is_not_scored(project) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["scene"]["inventory"] = None  # a new region: no inventory at all
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    (project / "data/aligned/inventory.tif").unlink()
+    result = run_stage(project)
+    assert result.returncode == 0, result.stderr
+    assert "not scored: scene.inventory is null" in result.stdout
+    rec = json.loads((project / "metrics/predict.json").read_text())
+    assert rec["miou"] is None and rec["n_scored_pixels"] is None and rec["n_polygons"] >= 0
+    assert (project / "predictions/scene/probability.tif").is_file()
+
+
+def test_stage_without_checkpoint_fails_cleanly(project) -> None:
+    (project / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME).unlink()
+    result = run_stage(project)
+    assert result.returncode == 2
+    assert "best.pt" in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "predictions").exists() or not any((project / "predictions").iterdir())

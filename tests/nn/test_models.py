@@ -1,0 +1,102 @@
+"""The six models of MMLSv2 Sec. 4.1: build, one training step, output shape, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from mmls.core.errors import InputError
+from mmls.nn.models import build_model, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = ("unet", "unetplusplus", "pspnet", "deeplabv3", "deeplabv3plus", "segformer")
+
+
+def models_section() -> dict[str, Any]:
+    """The `models` params section of params.yaml."""
+    section = (yaml.safe_load((ROOT / "params.yaml").read_text()) or {}).get("models")
+    if not section:
+        pytest.fail("params.yaml has no `models` section")
+    return section
+
+
+MODELS = models_section()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def test_section_lists_the_six_paper_models_without_pretrained_weights() -> None:
+    assert set(EXPECTED) <= set(MODELS)
+    for cfg in MODELS.values():
+        assert cfg["encoder_weights"] is None
+    assert MODELS["segformer"]["arch"] == "Segformer"
+    assert MODELS["segformer"]["encoder_name"].startswith("mit_")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_builds_trains_one_step_and_predicts_shape(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, MODELS[name], in_channels=7)
+    x = torch.randn(2, 7, 64, 64)
+    y = torch.randint(0, 2, (2, 64, 64))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == (2, 2, 64, 64)
+
+
+def test_in_channels_follow_band_selection() -> None:
+    model = build_model("unet", MODELS["unet"], in_channels=3)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+
+
+def test_segformer_rejects_a_cnn_encoder() -> None:
+    cfg = {"arch": "Segformer", "encoder_name": "resnet34", "encoder_weights": None}
+    with pytest.raises(InputError, match="MiT"):
+        build_model("segformer", cfg, in_channels=7)
+
+
+def test_unknown_arch_and_missing_encoder_are_input_errors() -> None:
+    with pytest.raises(InputError, match="unknown arch"):
+        build_model("x", {"arch": "FPNX", "encoder_name": "resnet34"}, in_channels=7)
+    with pytest.raises(InputError, match="encoder_name"):
+        build_model("x", {"arch": "Unet", "encoder_weights": None}, in_channels=7)
+
+
+def test_checkpoint_loads_weights_only_and_reproduces_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = MODELS["pspnet"]
+    model = build_model("pspnet", cfg, in_channels=4).eval()
+    meta = {"model_name": "pspnet", "model_config": dict(cfg), "bands": ["a", "b", "c", "d"]}
+    save_checkpoint(tmp_path / "best.pt", model, {**meta, "epoch": 3, "val_miou": 0.5})
+    payload = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert payload["epoch"] == 3 and payload["bands"] == meta["bands"]
+    loaded, got = load_checkpoint(tmp_path / "best.pt", "cpu")
+    assert got["val_miou"] == 0.5 and "state_dict" not in got
+    x = torch.randn(2, 4, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_missing_or_corrupt_checkpoint_is_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt", "cpu")
+    (tmp_path / "bad.pt").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt", "cpu")
