@@ -1,1 +1,3 @@
-"""Protocols that score trained models: the paper's split scoring, latency, calibrated decisions, and cross-validation rows."""
+"""Protocols that score trained models: the paper's split scoring, latency, calibrated decisions,
+and cross-validation rows.
+"""

@@ -1,10 +1,10 @@
 """Scoring a model on store rows: per-patch counts, pooled metrics and latency (Sec. 4.1).
 
-Counting happens once, per patch (:func:`mmls.metrics.confusion.patch_counts`); the split's confusion is
-the sum of those rows, so the scores do not depend on the batch size and the block bootstrap
-(:mod:`mmls.metrics.bootstrap`) resamples exactly what the metrics JSON pools. Latency is the median, over
-repeats after a warm-up, of one forward pass (plus argmax) on ONE image already on the device,
-synchronised on CUDA.
+Counting happens once, per patch (:func:`mmls.metrics.confusion.patch_counts`); the split's
+confusion is the sum of those rows, so the scores do not depend on the batch size and the block
+bootstrap (:mod:`mmls.metrics.bootstrap`) resamples exactly what the metrics JSON pools. Latency
+is the median, over repeats after a warm-up, of one forward pass (plus argmax) on ONE image
+already on the device, synchronised on CUDA.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@
 
 A task computes ``predict.chunk_window_rows`` consecutive window rows of the region (reading
 its own windows with rasterio, recomputing the window rows above its first one that reach into
-it: :meth:`mmls.inference.scene.RowPlan.halo`), so every pixel is the same sum in the same order as in
-one process: with the same torch thread count per worker the probability map is bitwise
-identical to the single-process one. ``2 x workers`` tasks are in flight at any time (one
+it: ``RowPlan.halo``), so every pixel is the same sum in the same order as in one process:
+with the same torch thread count per worker the probability map is bitwise identical to the
+single-process one. ``2 x workers`` tasks are in flight at any time (one
 running per worker, one queued behind it, so no worker waits for the calling process), and
 their rows are written in order by the calling process (mask, polygons and scores stream as
 before) while the workers go on: memory is bounded by ``2 x workers x chunk_window_rows``

@@ -5,8 +5,8 @@ block of the split (``region, block_col, block_row``), never the pixel; blocks w
 share pixels (terminal origins) are one unit (:func:`merge_overlapping_blocks`), as they are one
 unit of the split and of the CV folds. Each resample draws as
 many blocks as there are, with replacement, sums their confusion counts and recomputes the
-*pooled* metric (same zero-division policy as :mod:`mmls.metrics.confusion`); intervals are percentile
-ones.
+*pooled* metric (same zero-division policy as :mod:`mmls.metrics.confusion`); intervals are
+percentile ones.
 
 Training randomness is the second source of variance. A model trained once per seed gives S
 replicate count tables over the same blocks. The estimate is the mean over seeds of the pooled

@@ -1,1 +1,3 @@
-"""Models and their training: architectures, recipes, the training loop, resumable state, logs, devices and DDP (paper Sec. 4.1)."""
+"""Models and their training: architectures, recipes, the training loop, resumable state, logs,
+devices and DDP (paper Sec. 4.1).
+"""

@@ -5,8 +5,8 @@ The ``statistics`` stage reads every trained replicate's metrics and per-patch c
 - one flat JSON per model and scored split (``metrics/table2/<model>.json`` for test,
   ``metrics/table3/...`` for the isolated test) and per band set (``metrics/table4``): the
   paper's columns as the mean over seeds, ``<metric>_sd`` over seeds (null with one seed), and
-  the CI of mIoU and IoU_FG (:mod:`mmls.metrics.bootstrap`), so ``dvc metrics show --md metrics/table2`` is
-  Table 2;
+  the CI of mIoU and IoU_FG (:mod:`mmls.metrics.bootstrap`), so
+  ``dvc metrics show --md metrics/table2`` is Table 2;
 - ``metrics/statistics.json``: every interval, paired model and band-set differences, and the
   test minus isolated-test drop.
 """
