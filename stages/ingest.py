@@ -5,35 +5,14 @@ and the leakage audit of the released split (mmls/data/releases.py, mmls/data/in
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from mmls.core import paths
 from mmls.core.config import load_params, section
-from mmls.core.errors import InputError
-from mmls.core.io import atomic_dir, atomic_path, open_raster, run_stage, write_json
-from mmls.core.paths import tile_paths
+from mmls.core.io import atomic_dir, atomic_path, run_stage, write_json
 from mmls.data.bands import read_bands
-from mmls.data.ingest import ingest_release
-from mmls.data.leakage import leakage_audit
+from mmls.data.ingest import ingest_release, released_leakage_audit
 from mmls.data.releases import IngestConfig
 from mmls.data.splitting import Table1Config, fg_intervals, table1
-from mmls.geo.rebuild import scene_offsets
 from mmls.geo.tiling import TileConfig
-
-
-def audit(splits: pd.DataFrame, tiles_dir: Path, size: int) -> dict:
-    """The leakage audit of the released split, positions in one frame for all regions."""
-    georeferenced = True
-    for rec in splits.head(1).itertuples(index=False):
-        with open_raster(tile_paths(tiles_dir, rec.region, rec.col, rec.row)[0]) as src:
-            georeferenced = src.crs is not None
-    if georeferenced:
-        return leakage_audit(scene_offsets(splits, tiles_dir, size), size)
-    if splits["region"].nunique() > 1:
-        raise InputError(
-            tiles_dir, "regions without georeferencing cannot be placed in one frame for the audit"
-        )
-    return leakage_audit(splits, size)
 
 
 def main() -> None:
@@ -47,7 +26,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         stats = table1(splits, section(params, "table1", Table1Config).std_ddof)
         intervals = fg_intervals(splits)
-        leakage = audit(splits, Path(tmp), size)
+        leakage = released_leakage_audit(splits, Path(tmp), size)
     with atomic_path(paths.RELEASED_SPLITS) as tmp:
         splits.to_csv(tmp, index=False)
     write_json(paths.TABLE1, stats)

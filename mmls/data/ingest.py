@@ -37,11 +37,13 @@ from mmls.core.errors import InputError
 from mmls.core.io import PathLike, open_raster
 from mmls.core.paths import tile_paths
 from mmls.data.bands import band_indices
+from mmls.data.leakage import leakage_audit
 from mmls.data.releases import IngestConfig, ReleasedTile, find_tiles
 from mmls.data.splitting import SPLIT_COLUMNS, overlap_groups
 from mmls.geo.georef import PIXEL_TOLERANCE, TileGeo, plain_offsets, tile_offsets
 from mmls.geo.nodata import warn_nonphysical
 from mmls.geo.raster import Grid, geotiff_profile
+from mmls.geo.rebuild import scene_offsets
 
 
 @dataclass(frozen=True)
@@ -186,3 +188,20 @@ def ingest_release(
         sel = table["region"] == region
         table.loc[sel, "group"] = overlap_groups(table[sel], size)
     return table[list(SPLIT_COLUMNS)], notes
+
+
+def released_leakage_audit(splits: pd.DataFrame, tiles_dir: Path, size: int) -> dict:
+    """The leakage audit of a released split (:mod:`mmls.data.leakage`), the positions of every
+    region in one frame: the tiles' georeferencing when they have it; without it a single region
+    is audited on its own grid, and several regions cannot be placed and are an error."""
+    georeferenced = True
+    for rec in splits.head(1).itertuples(index=False):
+        with open_raster(tile_paths(tiles_dir, rec.region, rec.col, rec.row)[0]) as src:
+            georeferenced = src.crs is not None
+    if georeferenced:
+        return leakage_audit(scene_offsets(splits, tiles_dir, size), size)
+    if splits["region"].nunique() > 1:
+        raise InputError(
+            tiles_dir, "regions without georeferencing cannot be placed in one frame for the audit"
+        )
+    return leakage_audit(splits, size)

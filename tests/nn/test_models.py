@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from mmls.core.errors import InputError
+from mmls.data.bands import BAND_NAMES
 from mmls.nn.models import build_model, load_checkpoint, save_checkpoint
+from mmls.nn.probability import landslide_probability
+from tests.configs import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = ("unet", "unetplusplus", "pspnet", "deeplabv3", "deeplabv3plus", "segformer")
 
 
@@ -100,3 +103,18 @@ def test_missing_or_corrupt_checkpoint_is_input_error(tmp_path: Path) -> None:
     (tmp_path / "bad.pt").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "bad.pt", "cpu")
+
+
+def test_a_checkpoint_written_before_the_package_regrouping_still_loads() -> None:
+    """tests/fixtures/checkpoint_2484759.pt was written by the flat-module code (see
+    tests/fixtures/make_checkpoint_2484759.py): same meta, same weights, same probabilities."""
+    fixtures = ROOT / "tests" / "fixtures"
+    model, meta = load_checkpoint(fixtures / "checkpoint_2484759.pt", "cpu")
+    assert meta["model_name"] == "tiny_unet" and meta["tile_size"] == 32
+    assert meta["bands"] == list(BAND_NAMES) and len(meta["normalization"]["mean"]) == 7
+    expected = np.load(fixtures / "checkpoint_2484759_expected.npz")
+    with torch.inference_mode():
+        model.to(memory_format=torch.channels_last)
+        x = torch.from_numpy(expected["input"]).to(memory_format=torch.channels_last)
+        prob = landslide_probability(model, x, tta=False).numpy()
+    np.testing.assert_array_equal(prob, expected["probabilities"])
