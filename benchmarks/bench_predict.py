@@ -122,7 +122,7 @@ def child(
     from mmls.inference.scene import PredictConfig, predict_scene
 
     if scheduler == "sink":
-        from mmls.inference.scene import Rows
+        from mmls.inference.blending import Rows
 
         def sink_rows(predictor, src, bands, plan, cfg):
             xx, yy = np.meshgrid(np.arange(plan.width), np.arange(2 * plan.size))

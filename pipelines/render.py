@@ -39,6 +39,10 @@ GENERATED = (
 )
 #: Keys of a catalogue entry that are not DVC's, and the DVC keys in the order they are written.
 OWN_KEYS = ("doc", "script", "args", "deps", "like")
+#: The name guard (mmls/core/names.py): the first command of every stage whose command line holds
+#: a params value, so that a bad name stops the stage before a shell sees it.
+GUARD_MODULE = "mmls.core.names"
+GUARD_FILE = "mmls/core/names.py"
 DVC_BODY_KEYS = ("params", "outs", "metrics", "plots")
 
 
@@ -76,13 +80,16 @@ def closure(script: Path) -> set[str]:
     return seen
 
 
-def code_deps(script: str) -> list[str]:
-    """The stage script, then the modules of its import closure (sorted), repository-relative."""
+def code_deps(script: str, guarded: bool = False) -> list[str]:
+    """The stage script, then the modules of its import closure (sorted), repository-relative;
+    with ``guarded``, the name guard's closure too."""
     path = f"stages/{script}.py"
     if not (ROOT / path).is_file():
         raise SystemExit(f"{CATALOGUE}: stage script {path} does not exist")
-    modules = sorted(m for m in closure(ROOT / path) if not m.endswith("__init__.py"))
-    return [path, *modules]
+    modules = closure(ROOT / path)
+    if guarded:
+        modules |= {GUARD_FILE} | closure(ROOT / GUARD_FILE)
+    return [path, *sorted(m for m in modules if not m.endswith("__init__.py"))]
 
 
 # ------------------------------------------------------------------------------ stages
@@ -117,10 +124,13 @@ def render_stage(entry: Mapping[str, Any], repo: str) -> dict[str, Any]:
         return path if repo == "." else f"{repo}/{path}"
 
     script = at_repo(f"stages/{entry['script']}.py")
-    cmd = f"PYTHONPATH={repo} python {script}"
+    cmd: str | list[str] = f"PYTHONPATH={repo} python {script}"
     if entry.get("args"):
-        cmd += f" {entry['args']}"
-    deps = [at_repo(p) for p in code_deps(entry["script"])]
+        cmd = f"{cmd} {entry['args']}"
+    guarded = "${" in entry.get("args", "")
+    if guarded:
+        cmd = [f"PYTHONPATH={repo} python -m {GUARD_MODULE}", cmd]
+    deps = [at_repo(p) for p in code_deps(entry["script"], guarded)]
     for dep in entry.get("deps", []):
         deps.append(at_repo(dep[len(REPO_PREFIX) :]) if dep.startswith(REPO_PREFIX) else dep)
     body: dict[str, Any] = {"cmd": cmd, "deps": deps}

@@ -11,7 +11,8 @@ from mmls.geo.align import BinarizeConfig
 from mmls.geo.raster import SceneConfig, check_composite
 from mmls.inference.engine import row_source
 from mmls.inference.predictor import Predictor
-from mmls.inference.scene import PredictConfig, predict_scene, region_window
+from mmls.inference.scene import PredictConfig, predict_scene
+from mmls.inference.windows import region_window
 from mmls.nn.device import resolve_device, set_threads
 
 

@@ -5,7 +5,9 @@ import time
 from mmls.core import paths
 from mmls.core.config import load_params, section
 from mmls.core.io import run_stage
-from mmls.data.synthetic import SyntheticConfig, generate_scene, summary, write_scene
+from mmls.data.synthetic.config import SyntheticConfig
+from mmls.data.synthetic.geotiff import write_scene
+from mmls.data.synthetic.scene import generate_scene, summary
 
 
 def main() -> None:

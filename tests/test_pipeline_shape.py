@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dvc.repo import Repo
 
 from mmls.core import paths
@@ -49,9 +50,14 @@ def stages() -> list:
     return list(Repo(str(ROOT)).index.stages)
 
 
+def commands(stage) -> list[str]:
+    return stage.cmd if isinstance(stage.cmd, list) else [stage.cmd]
+
+
 def script_of(stage) -> Path:
-    """The stage script of ``PYTHONPATH=<repo root> python <script> ...``."""
-    env, python, script = stage.cmd.split()[:3]
+    """The stage script of ``PYTHONPATH=<repo root> python <script> ...`` (the last command; a
+    first one, if any, is the name guard)."""
+    env, python, script = commands(stage)[-1].split()[:3]
     assert python == "python" and env.startswith("PYTHONPATH="), stage.cmd
     root = (Path(stage.wdir) / env.split("=", 1)[1]).resolve()
     assert root == ROOT, f"{stage.addressing}: PYTHONPATH must be the repository root"
@@ -91,7 +97,7 @@ def declared_params(stage) -> set[str]:
 
 
 def python_stages(stages) -> Iterator:
-    return (s for s in stages if s.cmd and " python " in f" {s.cmd} ")
+    return (s for s in stages if s.cmd and " python " in f" {commands(s)[-1]} ")
 
 
 def test_mmls_deps_are_exactly_the_transitive_imports(stages) -> None:
@@ -102,7 +108,10 @@ def test_mmls_deps_are_exactly_the_transitive_imports(stages) -> None:
         deps = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
         assert str(script.resolve().relative_to(ROOT)) in deps, f"{stage.addressing}: own script"
         declared = {d for d in deps if d.startswith("mmls/")}
-        imported = {m for m in closure(script) if not m.endswith("__init__.py")}
+        imported = closure(script)
+        if len(commands(stage)) == 2:  # the name guard runs first
+            imported |= {"mmls/core/names.py"} | closure(ROOT / "mmls/core/names.py")
+        imported = {m for m in imported if not m.endswith("__init__.py")}
         if declared != imported:
             problems.append(
                 f"{stage.addressing}: missing {sorted(imported - declared)}, "
@@ -268,3 +277,19 @@ def test_every_dvc_yaml_is_rendered_from_the_stage_catalogue() -> None:
         "real/mmlsv2/dvc.yaml",
     }
     assert not stale(files), "run `python -m pipelines.render` and commit the dvc.yaml files"
+
+
+def test_a_command_that_holds_a_params_value_runs_the_name_guard_first() -> None:
+    """A params value in a command line (``--model ${item.model}``) reaches a shell only after
+    ``python -m mmls.core.names`` passed, in a shell of its own (mmls/core/names.py). Read from
+    the dvc.yaml files as written, before DVC interpolates anything."""
+    guarded = 0
+    for path in rendered():
+        for name, stage in yaml.safe_load(path.read_text())["stages"].items():
+            cmd = stage.get("do", stage)["cmd"]
+            cmds = cmd if isinstance(cmd, list) else [cmd]
+            if any("${" in c for c in cmds):
+                assert len(cmds) == 2 and "${" not in cmds[0], f"{path}: {name}"
+                assert cmds[0].split()[1:] == ["python", "-m", "mmls.core.names"], name
+                guarded += 1
+    assert guarded >= 10  # train, eval, band_ablation, the cv stages of every pipeline

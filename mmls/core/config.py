@@ -10,6 +10,7 @@ not silently converted.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from mmls.core.errors import InputError
 from mmls.core.io import PathLike
+from mmls.core.names import check_names
 
 PARAMS_FILE = "params.yaml"
 
@@ -46,16 +48,63 @@ class Section(BaseModel):
         """Rules beyond types; the default has none."""
 
 
+#: Every top-level key a pipeline's params.yaml may hold (each pipeline uses a subset; what each
+#: section holds is declared next to the code that reads it). An unknown key is an error, so a
+#: misspelled section (``trian:``) never passes silently as an unused one.
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "seeds",
+    "model",
+    "bands",
+    "scene",
+    "synthetic",
+    "ingest",
+    "align",
+    "binarize",
+    "holdout",
+    "tile",
+    "table1",
+    "split",
+    "dataset",
+    "train",
+    "recipe",
+    "eval",
+    "models",
+    "band_sets",
+    "cv",
+    "predict",
+    "map",
+    "statistics",
+    "report",
+)
+
+
+def check_top_level(params: Mapping[str, Any], source: str = PARAMS_FILE) -> None:
+    """Every top-level key is one of :data:`TOP_LEVEL_KEYS` (else an error with a suggestion)."""
+    for key in params:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(
+                f"{source}:{key}",
+                f"unknown top-level key{hint} (known: {', '.join(TOP_LEVEL_KEYS)})",
+            )
+
+
 def load_params(path: PathLike = PARAMS_FILE) -> dict[str, Any]:
-    """The params file as a mapping (an unreadable or non-mapping file is an InputError)."""
+    """The params file as a mapping, its top level and its names checked
+    (:func:`check_top_level`, :func:`mmls.core.names.check_names`)."""
     try:
         params = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError as exc:
         raise InputError(path, "params file not found") from exc
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML ({exc})") from exc
+    if params is None:
+        raise InputError(path, "params file is empty: it must hold the pipeline's sections")
     if not isinstance(params, dict):
         raise InputError(path, "params file must hold a mapping")
+    check_top_level(params, str(path))
+    check_names(params, str(path))
     return params
 
 

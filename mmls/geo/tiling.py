@@ -159,6 +159,86 @@ def _tile_patches(
     return records, st
 
 
+def _plan_jobs(
+    windows: dict[str, Window], out_dir: Path, size: int
+) -> list[tuple[str, list[Patch]]]:
+    """Create every region's ``images``/``masks`` folders and cut its window into patches; one
+    job per row of patches (regions sorted, rows ascending), the unit a worker process takes."""
+    jobs: list[tuple[str, list[Patch]]] = []
+    for region in sorted(windows):
+        (out_dir / region / "images").mkdir(parents=True, exist_ok=True)
+        (out_dir / region / "masks").mkdir(parents=True, exist_ok=True)
+        patches = region_patches(region, windows[region], size)
+        for row in sorted({p.row for p in patches}):
+            jobs.append((region, [p for p in patches if p.row == row]))
+    return jobs
+
+
+def _run_jobs(
+    jobs: list[tuple[str, list[Patch]]],
+    args: tuple[str, str],
+    rest: tuple[str, int, float, list[str], str | None],
+    workers: int,
+    stats: dict[str, TileStats],
+) -> list[dict]:
+    """Filter and write every job's patches with :func:`_tile_patches` (``args`` before the
+    patches, ``rest`` after), in this process or in a pool of ``workers`` spawned processes.
+    Results are taken in job order, so the records and the counts added to each region's
+    ``stats`` are the same for any ``workers``; returns the records of the kept patches."""
+    records: list[dict] = []
+    progress = tqdm(total=len(jobs), desc="tile", unit="row", leave=False, disable=None)
+    if workers <= 1:
+        results = (_tile_patches(*args, patches, *rest) for _, patches in jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        futures = [pool.submit(_tile_patches, *args, patches, *rest) for _, patches in jobs]
+        results = (f.result() for f in futures)
+    try:
+        for (region, _), (recs, st) in zip(jobs, results, strict=True):
+            total = stats[region]
+            total.candidates += st.candidates
+            total.kept += st.kept
+            total.dropped_nodata += st.dropped_nodata
+            total.dropped_fg += st.dropped_fg
+            total.dropped_unmapped += st.dropped_unmapped
+            records.extend(recs)
+            progress.update()
+    finally:
+        progress.close()
+        if workers > 1:
+            pool.shutdown(cancel_futures=True)
+    return records
+
+
+def _check_kept(
+    index: pd.DataFrame,
+    stats: dict[str, TileStats],
+    composite_path: PathLike,
+    min_fg_ratio: float,
+) -> None:
+    """Refuse a tiling that kept no patch at all or none of the base region (nothing to train
+    on); warn about another region left empty (it can still be mapped by ``predict``). The
+    warning points at the caller of :func:`tile_regions`."""
+    if len(index) == 0:
+        raise InputError(
+            composite_path,
+            f"no patch left after filtering (nodata, fg ratio > {min_fg_ratio}): "
+            + ", ".join(f"{r}: {asdict(s)}" for r, s in stats.items()),
+        )
+    for region, st in stats.items():
+        if st.kept == 0 and region == "base":
+            raise InputError(
+                composite_path,
+                f"region {region!r} has no patch left after filtering ({asdict(st)})",
+            )
+        if st.kept == 0:  # e.g. an isolated region imaged but never mapped: nothing to score
+            warnings.warn(
+                f"{composite_path}: region {region!r} has no patch left after filtering "
+                f"({asdict(st)}): it is unmapped or empty, and can still be mapped by `predict`",
+                stacklevel=3,
+            )
+
+
 def tile_regions(
     composite_path: PathLike,
     mask_path: PathLike,
@@ -183,13 +263,7 @@ def tile_regions(
     with open_raster(composite_path) as comp:
         grid = Grid.of(comp)
     check_same_grid(grid, composite_path, mask_path)  # Sec. 2.2 check before extraction
-    jobs: list[tuple[str, list[Patch]]] = []
-    for region in sorted(windows):
-        (out_dir / region / "images").mkdir(parents=True, exist_ok=True)
-        (out_dir / region / "masks").mkdir(parents=True, exist_ok=True)
-        patches = region_patches(region, windows[region], size)
-        for row in sorted({p.row for p in patches}):
-            jobs.append((region, [p for p in patches if p.row == row]))
+    jobs = _plan_jobs(windows, out_dir, size)
     args = (str(composite_path), str(mask_path))
     rest = (
         str(out_dir),
@@ -199,48 +273,10 @@ def tile_regions(
         unmapped_path and str(unmapped_path),
     )
     stats = {region: TileStats() for region in sorted(windows)}
-    records: list[dict] = []
-    progress = tqdm(total=len(jobs), desc="tile", unit="row", leave=False, disable=None)
-    if workers <= 1:
-        results = (_tile_patches(*args, patches, *rest) for _, patches in jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-        futures = [pool.submit(_tile_patches, *args, patches, *rest) for _, patches in jobs]
-        results = (f.result() for f in futures)
-    try:
-        for (region, _), (recs, st) in zip(jobs, results, strict=True):
-            total = stats[region]
-            total.candidates += st.candidates
-            total.kept += st.kept
-            total.dropped_nodata += st.dropped_nodata
-            total.dropped_fg += st.dropped_fg
-            total.dropped_unmapped += st.dropped_unmapped
-            records.extend(recs)
-            progress.update()
-    finally:
-        progress.close()
-        if workers > 1:
-            pool.shutdown(cancel_futures=True)
+    records = _run_jobs(jobs, args, rest, workers, stats)
     index = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
     index = index.sort_values(["region", "col", "row"], kind="stable").reset_index(drop=True)
-    if len(index) == 0:
-        raise InputError(
-            composite_path,
-            f"no patch left after filtering (nodata, fg ratio > {min_fg_ratio}): "
-            + ", ".join(f"{r}: {asdict(s)}" for r, s in stats.items()),
-        )
-    for region, st in stats.items():
-        if st.kept == 0 and region == "base":
-            raise InputError(
-                composite_path,
-                f"region {region!r} has no patch left after filtering ({asdict(st)})",
-            )
-        if st.kept == 0:  # e.g. an isolated region imaged but never mapped: nothing to score
-            warnings.warn(
-                f"{composite_path}: region {region!r} has no patch left after filtering "
-                f"({asdict(st)}): it is unmapped or empty, and can still be mapped by `predict`",
-                stacklevel=2,
-            )
+    _check_kept(index, stats, composite_path, min_fg_ratio)
     return index, stats
 
 

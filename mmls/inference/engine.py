@@ -37,8 +37,10 @@ import rasterio
 
 from mmls.core.errors import InputError
 from mmls.core.io import open_raster
+from mmls.inference.blending import Rows, RowSource, blended_rows, local_rows
 from mmls.inference.predictor import Predictor
-from mmls.inference.scene import PredictConfig, RowPlan, Rows, RowSource, blended_rows, local_rows
+from mmls.inference.scene import PredictConfig
+from mmls.inference.windows import RowPlan
 from mmls.nn.device import resolve_device, set_threads
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -105,7 +107,7 @@ def chunks(n_rows: int, per_chunk: int, workers: int = 1) -> list[tuple[int, int
 
 
 def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] | None = None):
-    """A :data:`mmls.inference.scene.RowSource` that runs the rows on ``cfg.scheduler``; ``log``
+    """A :data:`mmls.inference.blending.RowSource` that runs the rows on ``cfg.scheduler``; ``log``
     (optional) collects a :class:`Done` without rows for every worker's warm-up, then for every
     chunk."""
 

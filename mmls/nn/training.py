@@ -380,6 +380,137 @@ def run_epoch(
     }
 
 
+def _fingerprint(
+    run: Run,
+    store: Store,
+    train_rows: Sequence[int],
+    val_rows: Sequence[int],
+    device: torch.device,
+    world: World,
+) -> str:
+    """What a resumable state must match to be resumed: the run's description, device type,
+    thread count, store bytes and rows, world size (and, in :func:`run_fingerprint`, the code)."""
+    files = [store.path / f for f in (META, IMAGES, MASKS)]
+    data = data_fingerprint(files, {"train": train_rows, "val": val_rows})
+    return run_fingerprint(
+        {
+            **run.describe(),
+            "device": device.type,
+            "threads": torch.get_num_threads(),
+            "data": data,
+            "world": world.size,
+        }
+    )
+
+
+def _steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps per epoch (per-batch schedules need it): a last batch of one image is
+    merged into the previous one (BatchNorm after global pooling needs two)."""
+    steps = math.ceil(n_train / batch_size)
+    steps -= int(n_train % batch_size == 1 and steps > 1)  # a batch of 1 is merged
+    return steps
+
+
+@dataclass
+class _Session:
+    """What one :func:`fit` sets up before its first epoch, in the order it is set up."""
+
+    world: World
+    device: torch.device
+    inputs: Inputs
+    fingerprint: str
+    log: EpochLog | None  # on the main process only
+    parts: Parts
+    on_device: DeviceTileSet | None
+
+
+def _start(
+    run: Run,
+    store: Store,
+    train_rows: Sequence[int],
+    val_rows: Sequence[int],
+    log_dir: Path,
+) -> _Session:
+    """Join the process group, fix torch's threads and cuDNN mode, standardise the inputs,
+    fingerprint the run, open the log and build the seeded parts: in this order, which fixes
+    the RNG streams the training draws from."""
+    cfg = run.cfg
+    world = join(resolve_device(cfg.device, "params.yaml:train.device").type)
+    device = setup_torch(cfg, world)
+    inputs = prepare_inputs(run, store, train_rows, val_rows)
+    fingerprint = _fingerprint(run, store, train_rows, val_rows, device, world)
+    log = EpochLog(log_dir) if world.main else None
+    steps = _steps_per_epoch(len(inputs.train), cfg.batch_size)
+    parts = build_parts(run, cfg.bands, steps, device, world)
+    on_device = _device_set(inputs.train, cfg, device)
+    return _Session(world, device, inputs, fingerprint, log, parts, on_device)
+
+
+def _resume(session: _Session, run: Run, resume_file: Path) -> tuple[dict[str, Any], list[dict]]:
+    """(best, history): restored from ``resume_file`` when it matches the run's fingerprint
+    (its epochs replayed into the log), else a fresh start."""
+    best: dict[str, Any] = {"epoch": 0, "miou": -math.inf, "state": None}
+    history: list[dict] = []
+    state = load_state(resume_file, session.fingerprint, run.cfg.epochs)
+    if state is not None:
+        best, history = restore(session.parts, state)
+        print(f"{run.model_name}: resuming after epoch {state['epoch']}")
+    for row in history if session.log is not None else []:
+        session.log.epoch(row)
+    return best, history
+
+
+def _train_epochs(
+    session: _Session,
+    run: Run,
+    best: dict[str, Any],
+    history: list[dict],
+    resume_file: Path,
+    on_epoch_end: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """Train the epochs after those in ``history`` (appending their rows), keep the best
+    validation mIoU (ties keep the earlier epoch), save the resumable state and log each
+    epoch on the main process; returns the best."""
+    cfg, parts, log = run.cfg, session.parts, session.log
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        row = run_epoch(
+            parts, session.inputs, cfg, session.device, session.world, session.on_device, epoch
+        )
+        history.append(row)
+        if row["val_miou"] > best["miou"]:
+            best = {"epoch": epoch, "miou": row["val_miou"]}
+            best["state"] = cpu_copy(parts.evaluated.state_dict())
+        if log is not None:
+            save_state(resume_file, snapshot(parts, session.fingerprint, epoch, best, history))
+            log.epoch(row)
+        print(
+            f"{run.model_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items())
+        )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    return best
+
+
+def _finish(
+    session: _Session,
+    log: EpochLog,
+    run: Run,
+    store: Store,
+    best: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    checkpoint: Path,
+    resume_file: Path,
+) -> None:
+    """On the main process: save the best weights with their meta, close the log with the
+    summary, and delete the resumable state (the run is complete)."""
+    meta = checkpoint_meta(run, store, session.inputs, session.fingerprint)
+    save_checkpoint(
+        checkpoint, best["state"], {**meta, "epoch": best["epoch"], "val_miou": best["miou"]}
+    )
+    log.finish(summary)
+    resume_file.unlink(missing_ok=True)
+
+
 def fit(
     run: Run,
     store: Store,
@@ -397,59 +528,17 @@ def fit(
     the resumable state ``resume_file`` (deleted at the end). Returns the run's summary.
     ``on_epoch_end(epoch)`` runs after each epoch's state is saved (tests simulate a kill).
     """
-    cfg = run.cfg
-    world = join(resolve_device(cfg.device, "params.yaml:train.device").type)
-    device = setup_torch(cfg, world)
-    inputs = prepare_inputs(run, store, train_rows, val_rows)
-    files = [store.path / f for f in (META, IMAGES, MASKS)]
-    data = data_fingerprint(files, {"train": train_rows, "val": val_rows})
-    fingerprint = run_fingerprint(
-        {
-            **run.describe(),
-            "device": device.type,
-            "threads": torch.get_num_threads(),
-            "data": data,
-            "world": world.size,
-        }
-    )
-    log = EpochLog(log_dir) if world.main else None
-    steps = math.ceil(len(inputs.train) / cfg.batch_size)
-    steps -= int(len(inputs.train) % cfg.batch_size == 1 and steps > 1)  # a batch of 1 is merged
-    parts = build_parts(run, cfg.bands, steps, device, world)
-    on_device = _device_set(inputs.train, cfg, device)
-    best: dict[str, Any] = {"epoch": 0, "miou": -math.inf, "state": None}
-    history: list[dict] = []
-    state = load_state(resume_file, fingerprint, cfg.epochs)
-    if state is not None:
-        best, history = restore(parts, state)
-        print(f"{run.model_name}: resuming after epoch {state['epoch']}")
+    session = _start(run, store, train_rows, val_rows, log_dir)
+    best, history = _resume(session, run, resume_file)
     resumed_from = len(history)
-    for row in history if log is not None else []:
-        log.epoch(row)
-    for epoch in range(resumed_from + 1, cfg.epochs + 1):
-        row = run_epoch(parts, inputs, cfg, device, world, on_device, epoch)
-        history.append(row)
-        if row["val_miou"] > best["miou"]:
-            best = {"epoch": epoch, "miou": row["val_miou"]}
-            best["state"] = cpu_copy(parts.evaluated.state_dict())
-        if log is not None:
-            save_state(resume_file, snapshot(parts, fingerprint, epoch, best, history))
-            log.epoch(row)
-        print(
-            f"{run.model_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items())
-        )
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
-    summary = run_summary(run, inputs, history, best, device, world, resumed_from)
-    if log is not None:
-        meta = checkpoint_meta(run, store, inputs, fingerprint)
-        save_checkpoint(
-            checkpoint, best["state"], {**meta, "epoch": best["epoch"], "val_miou": best["miou"]}
-        )
-        log.finish(summary)
-        resume_file.unlink(missing_ok=True)
-    barrier(world)
-    leave(world)
+    best = _train_epochs(session, run, best, history, resume_file, on_epoch_end)
+    summary = run_summary(
+        run, session.inputs, history, best, session.device, session.world, resumed_from
+    )
+    if session.log is not None:
+        _finish(session, session.log, run, store, best, summary, checkpoint, resume_file)
+    barrier(session.world)
+    leave(session.world)
     return summary
 
 

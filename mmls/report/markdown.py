@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -438,6 +438,165 @@ def _leakage_section(leakage: Mapping[str, Any], names: Mapping[str, str]) -> st
 
 
 # --------------------------------------------------------------------------------- report
+@dataclass
+class _Draft:
+    """The report being written: its Markdown blocks and figures so far, and what a figure
+    needs (results, display names, folder). The sections below append to it in order."""
+
+    res: Results
+    names: dict[str, str]
+    figures_dir: Path
+    n_examples: int
+    md: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    def figure(self, name: str, caption: str) -> None:
+        """Link the figure ``name`` (already drawn) with its caption and list it."""
+        self.figures.append(name)
+        self.md.append(f"![{caption}](figures/{name})\n\n*{caption}*\n")
+
+    def grid(self, split: str, sources: Mapping[str, Path], name: str, caption: str) -> None:
+        """Draw and link a qualitative grid, or say in the text why it was skipped."""
+        labelled = {self.names.get(k, k): p for k, p in sources.items()}
+        path = self.figures_dir / name
+        note = qualitative(self.res.store, split, labelled, self.n_examples, path, caption)
+        if note is None:
+            self.figure(name, caption)
+        else:
+            self.md.append(f"*{caption.split(':')[0]} skipped: {note}.*\n")
+
+
+def _add_table1(draft: _Draft, reference: Mapping[str, Any]) -> None:
+    """Table 1 (dataset splits) and Fig. 2 (fg intervals), when its data exist."""
+    res, md, names = draft.res, draft.md, draft.names
+    md.append("## Table 1: dataset splits\n")
+    t1 = reference["table1"]
+    md.append(comparison_table(SPLITS, t1["columns"], res.table1 or {}, t1["rows"], "Split", names))
+    md.append("")
+    if res.fg_intervals is not None:
+        plot_fg_intervals(res.fg_intervals, draft.figures_dir / "fig2_fg_intervals.png")
+        draft.figure(
+            "fig2_fg_intervals.png", "Fig. 2: share of each split's patches per fg interval"
+        )
+
+
+def _add_model_table(
+    draft: _Draft,
+    reference: Mapping[str, Any],
+    split: str,
+    models: Sequence[str],
+    stats: Mapping[str, Any],
+) -> None:
+    """One split's model table (Table 2 or 3 for the paper's splits), its protocol and latency
+    notes, its qualitative grid and, for the test split, Fig. 6 (latency vs mIoU)."""
+    md, names = draft.md, draft.names
+    table, title, fig_no = PAPER_TABLES.get(split, ("", f"Models on the {split} split", 0))
+    paper = reference[table] if table else {"rows": {}, "columns": list(MODEL_COLUMNS)}
+    md.append(f"## {title}\n")
+    columns = [*paper["columns"]] if table else list(MODEL_COLUMNS)
+    measured = draft.res.tables.get(split, {})
+    md.append(comparison_table(models, columns, measured, paper["rows"], "Method", names))
+    md.append("")
+    protocols = sorted({str(r["protocol"]) for r in measured.values() if r.get("protocol")})
+    if protocols:
+        md.append(f"Protocol: {'; '.join(protocols)}.\n")
+    devices = sorted({str(r.get("latency_device")) for r in measured.values()})
+    md.append(
+        f"Latency: measured = median batch-1 forward pass on {', '.join(devices) or '–'}; "
+        f"paper = {paper.get('latency_device', '?')}. Not comparable across devices.\n"
+    )
+    name = f"fig{fig_no}_qualitative_{split}.png" if fig_no else f"qualitative_{split}.png"
+    caption = f"{names.get(split, split)} patches, one column per model; {ERRORS}"
+    draft.grid(
+        split,
+        draft.res.masks.get(split, {}),
+        name,
+        f"Fig. {fig_no}: {caption}" if fig_no else caption,
+    )
+    if split == "test" and measured:
+        plot_latency_miou(
+            measured,
+            stats.get("intervals", {}).get("test", {}),
+            reference["table2"]["rows"],
+            names,
+            draft.figures_dir / "fig6_latency_miou.png",
+        )
+        draft.figure("fig6_latency_miou.png", "Fig. 6: inference time per image vs test mIoU")
+
+
+def _add_band_sets(draft: _Draft, reference: Mapping[str, Any], scope: Scope) -> None:
+    """Table 4 (band combinations of the model under study) and Fig. 8, or a note that the
+    pipeline defines no band set."""
+    md, names = draft.md, draft.names
+    model_name = names.get(scope.model, scope.model)
+    if not scope.band_sets:
+        md.append("*Table 4 not run: this pipeline defines no band set.*\n")
+        return
+    md.append(f"## Table 4: band combinations ({model_name}, test split)\n")
+    if scope.model != reference["table4"].get("model", "unet"):
+        md.append(f"Note: the paper's Table 4 uses {reference['table4'].get('model')}.\n")
+    t4 = reference["table4"]
+    md.append(
+        comparison_table(
+            scope.band_sets, t4["columns"], draft.res.ablation, t4["rows"], "Bands", names
+        )
+    )
+    md.append("")
+    draft.grid(
+        "test",
+        draft.res.ablation_masks,
+        "fig8_band_sets.png",
+        f"Fig. 8: {model_name} on test patches, one column per band set; {ERRORS}",
+    )
+
+
+def _add_cv_and_rebuild(draft: _Draft) -> None:
+    """The spatial block cross-validation and the raster-route check, each when it was run."""
+    res, md = draft.res, draft.md
+    if res.cv:
+        md.append("## Spatial block cross-validation (the honest protocol)\n")
+        md.append(_cv_section(res.cv, draft.names))
+    if res.rebuild is not None:
+        r = res.rebuild
+        md.append("## The raster route on the released tiles\n")
+        md.append(
+            f"The scene rebuilt from the released tiles, then align_mask .. tile with the paper's "
+            f"boundary, regenerated **{r['n_identical']} of {r['n_released_labelled']}** labelled "
+            f"released tiles bit for bit (image and mask pixels, name, CRS; transform within "
+            f"{r['max_transform_diff_px']:g} px); {r['n_missing']} missing, {r['n_extra']} extra.\n"
+        )
+
+
+def _add_uncertainty(draft: _Draft, stats: Mapping[str, Any], scope: Scope) -> None:
+    """The bootstrap intervals and their figure, or a note that the statistics are missing."""
+    if not stats:
+        draft.md.append("*Uncertainty skipped: `metrics/statistics.json` not found.*\n")
+        return
+    draft.md.append(_statistics_section(stats, scope, draft.names))
+    plot_ci(stats["intervals"], scope.models, draft.names, draft.figures_dir / "ci_miou.png")
+    draft.figure("ci_miou.png", "mIoU with block-bootstrap CIs per split")
+
+
+def _add_training_curves(draft: _Draft) -> None:
+    """The first seed's training curves of every model that has a DVCLive log."""
+    draft.md.append("## Training curves\n")
+    if draft.res.histories:
+        path = draft.figures_dir / "training_curves.png"
+        plot_training_curves(draft.res.histories, draft.names, path)
+        draft.figure("training_curves.png", "Training curves (first seed; DVCLive logs)")
+    else:
+        draft.md.append("*Training curves skipped: no training log.*\n")
+
+
+def _add_leakage(draft: _Draft) -> None:
+    """The split's leakage audit, or a note that it is missing."""
+    draft.md.append("## Leakage audit\n")
+    if draft.res.leakage is None:
+        draft.md.append("*Skipped: `metrics/leakage.json` not found.*\n")
+    else:
+        draft.md.append(_leakage_section(draft.res.leakage, draft.names))
+
+
 def build_report(
     res: Results,
     scope: Scope,
@@ -449,114 +608,14 @@ def build_report(
     ``figures/<name>.png``) and the list of figures."""
     figures_dir.mkdir(parents=True, exist_ok=True)
     names = dict(reference.get("display_names", {}))
-    figures: list[str] = []
-    md: list[str] = [_intro(reference, scope)]
-
-    def figure(name: str, caption: str) -> None:
-        figures.append(name)
-        md.append(f"![{caption}](figures/{name})\n\n*{caption}*\n")
-
-    def grid(split: str, sources: Mapping[str, Path], name: str, caption: str) -> None:
-        labelled = {names.get(k, k): p for k, p in sources.items()}
-        note = qualitative(res.store, split, labelled, cfg.n_examples, figures_dir / name, caption)
-        if note is None:
-            figure(name, caption)
-        else:
-            md.append(f"*{caption.split(':')[0]} skipped: {note}.*\n")
-
-    md.append("## Table 1: dataset splits\n")
-    t1 = reference["table1"]
-    md.append(comparison_table(SPLITS, t1["columns"], res.table1 or {}, t1["rows"], "Split", names))
-    md.append("")
-    if res.fg_intervals is not None:
-        plot_fg_intervals(res.fg_intervals, figures_dir / "fig2_fg_intervals.png")
-        figure("fig2_fg_intervals.png", "Fig. 2: share of each split's patches per fg interval")
-
+    draft = _Draft(res, names, figures_dir, cfg.n_examples, [_intro(reference, scope)])
+    _add_table1(draft, reference)
     stats = res.statistics or {}
     for split in scope.splits:
-        table, title, fig_no = PAPER_TABLES.get(split, ("", f"Models on the {split} split", 0))
-        paper = reference[table] if table else {"rows": {}, "columns": list(MODEL_COLUMNS)}
-        md.append(f"## {title}\n")
-        columns = [*paper["columns"]] if table else list(MODEL_COLUMNS)
-        measured = res.tables.get(split, {})
-        md.append(comparison_table(scope.models, columns, measured, paper["rows"], "Method", names))
-        md.append("")
-        protocols = sorted({str(r["protocol"]) for r in measured.values() if r.get("protocol")})
-        if protocols:
-            md.append(f"Protocol: {'; '.join(protocols)}.\n")
-        devices = sorted({str(r.get("latency_device")) for r in measured.values()})
-        md.append(
-            f"Latency: measured = median batch-1 forward pass on {', '.join(devices) or '–'}; "
-            f"paper = {paper.get('latency_device', '?')}. Not comparable across devices.\n"
-        )
-        name = f"fig{fig_no}_qualitative_{split}.png" if fig_no else f"qualitative_{split}.png"
-        caption = f"{names.get(split, split)} patches, one column per model; {ERRORS}"
-        grid(
-            split,
-            res.masks.get(split, {}),
-            name,
-            f"Fig. {fig_no}: {caption}" if fig_no else caption,
-        )
-        if split == "test" and measured:
-            plot_latency_miou(
-                measured,
-                stats.get("intervals", {}).get("test", {}),
-                reference["table2"]["rows"],
-                names,
-                figures_dir / "fig6_latency_miou.png",
-            )
-            figure("fig6_latency_miou.png", "Fig. 6: inference time per image vs test mIoU")
-
-    model_name = names.get(scope.model, scope.model)
-    if scope.band_sets:
-        md.append(f"## Table 4: band combinations ({model_name}, test split)\n")
-        if scope.model != reference["table4"].get("model", "unet"):
-            md.append(f"Note: the paper's Table 4 uses {reference['table4'].get('model')}.\n")
-        t4 = reference["table4"]
-        md.append(
-            comparison_table(
-                scope.band_sets, t4["columns"], res.ablation, t4["rows"], "Bands", names
-            )
-        )
-        md.append("")
-        grid(
-            "test",
-            res.ablation_masks,
-            "fig8_band_sets.png",
-            f"Fig. 8: {model_name} on test patches, one column per band set; {ERRORS}",
-        )
-    else:
-        md.append("*Table 4 not run: this pipeline defines no band set.*\n")
-
-    if res.cv:
-        md.append("## Spatial block cross-validation (the honest protocol)\n")
-        md.append(_cv_section(res.cv, names))
-    if res.rebuild is not None:
-        r = res.rebuild
-        md.append("## The raster route on the released tiles\n")
-        md.append(
-            f"The scene rebuilt from the released tiles, then align_mask .. tile with the paper's "
-            f"boundary, regenerated **{r['n_identical']} of {r['n_released_labelled']}** labelled "
-            f"released tiles bit for bit (image and mask pixels, name, CRS; transform within "
-            f"{r['max_transform_diff_px']:g} px); {r['n_missing']} missing, {r['n_extra']} extra.\n"
-        )
-    if stats:
-        md.append(_statistics_section(stats, scope, names))
-        plot_ci(stats["intervals"], scope.models, names, figures_dir / "ci_miou.png")
-        figure("ci_miou.png", "mIoU with block-bootstrap CIs per split")
-    else:
-        md.append("*Uncertainty skipped: `metrics/statistics.json` not found.*\n")
-
-    md.append("## Training curves\n")
-    if res.histories:
-        plot_training_curves(res.histories, names, figures_dir / "training_curves.png")
-        figure("training_curves.png", "Training curves (first seed; DVCLive logs)")
-    else:
-        md.append("*Training curves skipped: no training log.*\n")
-
-    md.append("## Leakage audit\n")
-    if res.leakage is None:
-        md.append("*Skipped: `metrics/leakage.json` not found.*\n")
-    else:
-        md.append(_leakage_section(res.leakage, names))
-    return Report("\n".join(md), figures)
+        _add_model_table(draft, reference, split, scope.models, stats)
+    _add_band_sets(draft, reference, scope)
+    _add_cv_and_rebuild(draft)
+    _add_uncertainty(draft, stats, scope)
+    _add_training_curves(draft)
+    _add_leakage(draft)
+    return Report("\n".join(draft.md), draft.figures)

@@ -16,7 +16,7 @@ from mmls.core.paths import tile_name
 from mmls.data.bands import BAND_NAMES
 from mmls.geo.holdout import split_regions
 from mmls.geo.raster import check_composite
-from mmls.geo.tiling import grid_origins, region_patches, tile_regions
+from mmls.geo.tiling import _plan_jobs, grid_origins, region_patches, tile_regions
 from tests.rasters import ORIGIN, PIXEL_M, write_composite, write_inventory
 
 
@@ -51,6 +51,18 @@ def test_region_patch_indices_and_offsets():
         (1, 0, 1128, 0),
         (2, 0, 1172, 0),
     ]
+
+
+def test_jobs_are_rows_of_patches_and_every_region_gets_its_folders(tmp_path):
+    windows = {"isolated": Window(300, 0, 200, 100), "base": Window(0, 0, 300, 260)}
+    jobs = _plan_jobs(windows, tmp_path, 128)
+    assert [(region, [p.col for p in ps], {p.row for p in ps}) for region, ps in jobs] == [
+        ("base", [0, 1, 2], {0}),
+        ("base", [0, 1, 2], {1}),
+        ("base", [0, 1, 2], {2}),
+    ]  # the isolated window is shorter than a patch: no job, but its folders exist
+    for region in windows:
+        assert (tmp_path / region / "images").is_dir() and (tmp_path / region / "masks").is_dir()
 
 
 def test_holdout_regions_and_errors():

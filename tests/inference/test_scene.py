@@ -1,5 +1,6 @@
-"""Whole-scene prediction: windows, seamless blending, nodata, outputs, polygons, object metrics,
-and the `predict` stage end to end."""
+"""Whole-scene prediction end to end: the blended map, nodata, the outputs and their polygons,
+and the `predict` stage (the parts alone: test_windows, test_blending, test_components,
+test_polygons, test_sinks)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,11 @@ from rasterio.windows import Window
 from torch import nn
 
 from mmls.core.paths import CHECKPOINT_NAME, model_dir
-from mmls.data.bands import BAND_NAMES
-from mmls.geo.tiling import grid_origins
-from mmls.inference.predictor import Predictor
-from mmls.inference.scene import (
-    MASK_NODATA,
-    PROB_NODATA,
-    ObjectTracker,
-    PredictConfig,
-    blend_weights,
-    object_metrics,
-    predict_scene,
-    window_origins,
-)
+from mmls.inference.scene import PredictConfig, predict_scene
+from mmls.inference.sinks import MASK_NODATA, PROB_NODATA
+from mmls.inference.windows import window_origins
 from tests.configs import PARAMS, config
+from tests.inference.scene_helpers import SIZE, conv_model, identity_predictor
 from tests.rasters import (
     MARS_EQC,
     PIXEL_M,
@@ -42,17 +34,10 @@ from tests.rasters import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = 128
 
 
 def pcfg(**kw: object) -> PredictConfig:
     return config("predict", PredictConfig, **kw)
-
-
-def identity_predictor(model: nn.Module) -> Predictor:
-    """A predictor that feeds the composite's 7 bands to ``model`` unstandardised."""
-    cpu = torch.device("cpu")
-    return Predictor(model, BAND_NAMES, [0.0] * 7, [1.0] * 7, None, cpu, False, SIZE, {}, "test")
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +51,6 @@ class PositionModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = 3.0 * x[:, 0] - 2.0 * x[:, 1] + 0.5
         return torch.stack([torch.zeros_like(z), z], dim=1)
-
-
-def conv_model(seed: int = 0) -> nn.Module:
-    """A model with spatial context (3x3 convs, zero padding): its output depends on the window."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(7, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 3, padding=1)
-    ).eval()
 
 
 def position_composite(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,31 +85,6 @@ def run_predict(model, composite, out, cfg=None, **kw):
         progress=False,
         **kw,
     )
-
-
-# ------------------------------------------------------------------------------- windows
-@pytest.mark.parametrize("extent", [127, 128, 129, 200, 256, 300, 1000])
-def test_window_origins(extent: int) -> None:
-    assert window_origins(extent, SIZE, 0) == grid_origins(extent, SIZE)
-    for overlap in (0, 1, 32, 64, 127):
-        xs = window_origins(extent, SIZE, overlap)
-        if extent < SIZE:
-            assert xs == []
-            continue
-        assert xs[0] == 0 and xs[-1] == extent - SIZE  # covers both edges, no padding
-        steps = np.diff(xs)
-        assert (steps > 0).all() and (steps <= SIZE - overlap).all()
-
-
-def test_blend_weights_are_a_partition_of_unity_at_the_regular_stride() -> None:
-    for overlap in (0, 16, 32, 64):
-        w = blend_weights(SIZE, overlap)[0] / blend_weights(SIZE, overlap)[0].max()
-        assert (w > 0).all()
-        stride = SIZE - overlap
-        total = np.zeros(4 * SIZE)
-        for k in range(3):
-            total[k * stride : k * stride + SIZE] += w
-        np.testing.assert_allclose(total[SIZE : 2 * stride], 1.0, atol=1e-6)
 
 
 # -------------------------------------------------------------------- known-answer blending
@@ -325,91 +277,6 @@ def test_min_area_and_simplify(tmp_path) -> None:
     n_vertices = sum(len(g.exterior.coords) for g in b.geometry)
     n_before = sum(len(g.exterior.coords) for g in a.geometry[a["n_pixels"] >= 50])
     assert n_vertices < n_before
-
-
-TRICKY = np.array(
-    [
-        [1, 1, 1, 1, 0, 0, 1, 0, 1],
-        [1, 0, 0, 1, 0, 1, 0, 0, 1],  # a ring with a hole; diagonal-only neighbours
-        [1, 1, 1, 1, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 1, 1, 0, 1],
-        [1, 0, 1, 0, 0, 1, 0, 0, 1],  # a U whose arms meet only in a later chunk
-        [1, 0, 1, 0, 0, 0, 0, 1, 1],
-        [1, 1, 1, 0, 1, 0, 0, 0, 0],
-    ],
-    bool,
-)
-
-
-@pytest.mark.parametrize("splits", [[7], [1] * 7, [2, 3, 2], [4, 3]])
-def test_streamed_components_match_the_whole_mask(splits) -> None:
-    tracker = ObjectTracker(TRICKY.shape[1])
-    row = 0
-    for h in splits:
-        tracker.feed(TRICKY[row : row + h], None, TRICKY[row : row + h])
-        row += h
-    comps, stats = tracker.finish()
-    from scipy import ndimage
-
-    labels, n = ndimage.label(TRICKY)
-    assert len(comps) == n == 7
-    assert sorted(c.n_pixels for c in comps) == sorted(np.bincount(labels.ravel())[1:].tolist())
-    assert stats is not None and stats.n_true == stats.n_pred == stats.true_detected == n
-    burnt = rasterize([(c.geometry, 1) for c in comps], out_shape=TRICKY.shape, fill=0)
-    np.testing.assert_array_equal(burnt.astype(bool), TRICKY)
-
-
-# ---------------------------------------------------------------------- object-level metrics
-def hand_made_masks() -> tuple[np.ndarray, np.ndarray]:
-    truth = np.zeros((20, 20), bool)
-    pred = np.zeros((20, 20), bool)
-    truth[0:4, 0:4] = True  # A (16 px)
-    truth[0:2, 10:12] = True  # B (4 px)
-    truth[8:10, 0:10] = True  # C (20 px): missed
-    truth[12:14, 0:2] = True  # D (4 px)
-    truth[12:14, 4:6] = True  # E (4 px)
-    pred[3:6, 3:6] = True  # P1 (9 px): overlaps A by exactly one pixel, (3, 3)
-    pred[0:2, 10:12] = True  # P2 (4 px) = B
-    pred[6, 12:15] = True  # P3 (3 px): false positive
-    pred[14:16, 0:6] = True  # P4 (14 px): overlaps D at (13, 1) and E at (13, 4)
-    pred[13, 1] = pred[13, 4] = True
-    pred[17, 8] = pred[18, 9] = True  # P5, P6: diagonal neighbours = two 4-components
-    return pred, truth
-
-
-def test_object_metrics_known_answer() -> None:
-    pred, truth = hand_made_masks()
-    s = object_metrics(pred, truth)
-    assert (s.n_true, s.n_pred, s.true_detected, s.pred_matched) == (5, 6, 4, 3)
-    assert s.recall == pytest.approx(4 / 5)
-    assert s.precision == pytest.approx(3 / 6)
-    assert s.f1 == pytest.approx(2 * 0.8 * 0.5 / 1.3)
-    # P1/A, P4/D and P4/E share 1 px each: a 2-px overlap rule keeps only P2/B (4 px).
-    s2 = object_metrics(pred, truth, min_overlap_px=2)
-    assert (s2.true_detected, s2.pred_matched) == (1, 1)
-    pred[13, 0] = True  # now P4 shares 2 px with D
-    s2 = object_metrics(pred, truth, min_overlap_px=2)
-    assert (s2.true_detected, s2.pred_matched) == (2, 2)
-    pred[13, 0] = False
-    # IoU rule: P2/B IoU = 1, P1/A = 1/24, P4/D = 1/17: only B/P2 survives 0.5.
-    s3 = object_metrics(pred, truth, min_iou=0.5)
-    assert (s3.true_detected, s3.pred_matched) == (1, 1)
-    # Min-area filter (pixels): P3 (3 px), P5, P6 (1 px) are dropped.
-    tracker = ObjectTracker(20, polygons=False)
-    tracker.feed(pred, None, truth)
-    comps, s4 = tracker.finish(min_pixels=4)
-    assert s4 is not None
-    assert (s4.n_pred, s4.pred_matched, s4.true_detected) == (3, 3, 4)
-    assert sorted(c.n_pixels for c in comps) == [4, 9, 14]
-
-
-def test_object_metrics_empty_cases() -> None:
-    empty = np.zeros((5, 5), bool)
-    s = object_metrics(empty, empty)
-    assert (s.recall, s.precision, s.f1) == (1.0, 1.0, 1.0)
-    full = np.ones((5, 5), bool)
-    s = object_metrics(full, empty)
-    assert (s.n_pred, s.precision, s.recall, s.f1) == (1, 0.0, 1.0, 0.0)
 
 
 # ------------------------------------------------------------------------------- the stage

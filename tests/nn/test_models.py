@@ -12,7 +12,7 @@ import yaml
 
 from mmls.core.errors import InputError
 from mmls.data.bands import BAND_NAMES
-from mmls.nn.models import build_model, load_checkpoint, save_checkpoint
+from mmls.nn.models import build_model, check_input_size, load_checkpoint, save_checkpoint
 from mmls.nn.probability import landslide_probability
 from tests.configs import ROOT
 
@@ -118,3 +118,56 @@ def test_a_checkpoint_written_before_the_package_regrouping_still_loads() -> Non
         x = torch.from_numpy(expected["input"]).to(memory_format=torch.channels_last)
         prob = landslide_probability(model, x, tta=False).numpy()
     np.testing.assert_array_equal(prob, expected["probabilities"])
+
+
+@pytest.mark.parametrize("arch", ["FPN", "Linknet", "MAnet", "PAN", "UPerNet", "fpn"])
+def test_every_smp_architecture_builds_from_params(arch: str) -> None:
+    cfg = {"arch": arch, "encoder_name": "resnet18", "encoder_weights": None}
+    model = build_model("m", cfg, in_channels=7)
+    check_input_size(model, 7, 128, "params.yaml:models.m")
+
+
+def test_unknown_arch_lists_every_smp_architecture() -> None:
+    with pytest.raises(InputError, match=r"models\.x\.arch: unknown arch 'FPNX'.*'DPT'.*'UPerNet'"):
+        build_model("x", {"arch": "FPNX", "encoder_name": "resnet18"}, in_channels=7)
+
+
+def test_a_misspelled_architecture_argument_is_refused() -> None:
+    cfg = {**MODELS["unet"], "decoder_attention_typ": "scse"}
+    with pytest.raises(
+        InputError,
+        match=r"models\.unet\.decoder_attention_typ: not an argument of smp\.Unet; did you "
+        r"mean 'decoder_attention_type'\?",
+    ):
+        build_model("unet", cfg, in_channels=7)
+    model = build_model("unet", {**MODELS["unet"], "decoder_attention_type": "scse"}, 7)
+    assert any("SCSE" in type(m).__name__ for m in model.modules())  # the spelled one applies
+
+
+def test_keys_the_pipeline_sets_are_refused() -> None:
+    with pytest.raises(InputError, match=r"models\.unet\.classes: set by the pipeline"):
+        build_model("unet", {**MODELS["unet"], "classes": 3}, in_channels=7)
+
+
+def test_an_architecture_that_cannot_take_the_tile_is_refused() -> None:
+    pan = build_model(
+        "pan", {"arch": "PAN", "encoder_name": "resnet18", "encoder_weights": None}, 7
+    )
+    with pytest.raises(InputError, match=r"models\.pan: cannot take 7 bands of 64 x 64 px"):
+        check_input_size(pan, 7, 64, "params.yaml:models.pan")
+    model = build_model("unet", MODELS["unet"], in_channels=7)
+    with pytest.raises(InputError, match=r"cannot take 3 bands"):
+        check_input_size(model, 3, 128, "params.yaml:models.unet")
+    check_input_size(model, 7, 128, "params.yaml:models.unet")
+    assert model.training  # the check leaves the model in the mode it found it
+
+
+def test_a_pickled_checkpoint_is_refused_as_untrusted(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self):  # what a malicious file does: run code on unpickling
+            return (print, ("pwned",))
+
+    torch.save({"state_dict": {}, "evil": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(InputError, match="not a trusted checkpoint") as info:
+        load_checkpoint(tmp_path / "evil.pt", "cpu")
+    assert "weights_only=False" not in str(info.value)

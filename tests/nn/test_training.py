@@ -20,7 +20,7 @@ from mmls.inference.predictor import Predictor
 from mmls.metrics.confusion import Confusion, scores
 from mmls.nn.models import build_model
 from mmls.nn.tracking import METRICS_FILE, read_history
-from mmls.nn.training import Run, read_run
+from mmls.nn.training import Run, _steps_per_epoch, read_run
 from mmls.nn.validation import evaluate
 from tests.configs import PARAMS, ROOT, config
 from tests.stores import write_synthetic_store
@@ -170,6 +170,13 @@ def test_deeplabv3_survives_a_last_batch_of_one(tmp_path: Path) -> None:
     # 5 tiles in batches of 2 would leave a batch of one: it joins the previous batch.
     summary = train(load_store(tmp_path / "s"), tmp_path / "m", DEEPLABV3, epochs=1, batch_size=2)
     assert summary["n_train"] == 5 and (tmp_path / "m" / "best.pt").is_file()
+
+
+def test_steps_per_epoch_merge_a_last_batch_of_one() -> None:
+    assert _steps_per_epoch(10, 4) == 3  # 4 + 4 + 2
+    assert _steps_per_epoch(8, 4) == 2
+    assert _steps_per_epoch(5, 2) == 2  # 2 + 3: the batch of one joins the previous batch
+    assert _steps_per_epoch(1, 4) == 1  # a single batch stays a batch
 
 
 def test_train_section_and_run_validation() -> None:
