@@ -14,7 +14,7 @@ from mmls.geo.tiling import TileConfig
 def main() -> None:
     params = load_params()
     cfg = section(params, "split", SplitConfig)
-    size = section(params, "tile", TileConfig).size
+    size = section(params, "tile", TileConfig).size_px
     splits = assign_splits(
         pd.read_csv(paths.TILE_INDEX),
         size=size,

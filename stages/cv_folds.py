@@ -16,7 +16,7 @@ def main() -> None:
     cfg = section(params, "cv", CVConfig)
     patches = pool(load_store(paths.STORE).patches, cfg.splits)
     folds = assign_folds(patches, cfg.k, cfg.bins, cfg.seed)
-    size = section(params, "tile", TileConfig).size
+    size = section(params, "tile", TileConfig).size_px
     summary = {"k": cfg.k, "n_patches": len(folds), "n_groups": int(folds["group"].nunique())}
     for k in range(cfg.k):
         in_fold = (folds["fold"] == k).to_numpy()

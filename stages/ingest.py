@@ -18,7 +18,7 @@ from mmls.geo.tiling import TileConfig
 def main() -> None:
     params = load_params()
     cfg = section(params, "ingest", IngestConfig)
-    size = section(params, "tile", TileConfig).size
+    size = section(params, "tile", TileConfig).size_px
     t0 = time.perf_counter()
     # everything is computed before anything is written: a failure leaves the outputs as they were
     with atomic_dir(paths.RELEASED_TILES) as tmp:

@@ -15,7 +15,7 @@ from mmls.geo.tiling import TileConfig
 
 def main() -> None:
     params = load_params()
-    size = section(params, "tile", TileConfig).size
+    size = section(params, "tile", TileConfig).size_px
     splits = read_splits(paths.RELEASED_SPLITS)
     t0 = time.perf_counter()
     grid = rebuild_scene(

@@ -11,7 +11,7 @@ from mmls.geo.tiling import TileConfig
 def main() -> None:
     params = load_params()
     dataset = section(params, "dataset", DatasetConfig)
-    size = section(params, "tile", TileConfig).size
+    size = section(params, "tile", TileConfig).size_px
     meta = build_store(dataset.splits, dataset.tiles, paths.STORE, read_bands(params), size)
     print(f"store: {meta['counts']} tiles of {len(meta['bands'])} x {size}^2 -> {paths.STORE}")
 

@@ -22,7 +22,7 @@ def main() -> None:
             paths.MASK,
             windows,
             tmp,
-            size=cfg.size,
+            size=cfg.size_px,
             min_fg_ratio=cfg.min_fg_ratio,
             band_names=read_bands(params),
             workers=cfg.workers,

@@ -7,8 +7,10 @@ Ctrl-C, a crash) never leaves a half-written output where DVC or a user would ta
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -19,11 +21,48 @@ from typing import Any
 
 import pandas as pd
 import rasterio
+import rasterio.errors
 from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
 
 from mmls.core.errors import InputError
 
 PathLike = str | os.PathLike[str]
+
+
+#: Temporary outputs are named ``.<name>.<pid>.<random>.tmp`` beside their target, so that the
+#: leftovers of a killed run (kill -9 leaves them) are recognised and removed at the next run.
+TMP_SUFFIX = ".tmp"
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_tmp(target: Path) -> list[Path]:
+    """Remove the temporary siblings of ``target`` left by runs whose process is gone."""
+    removed = []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[^.]+{re.escape(TMP_SUFFIX)}$")
+    for sibling in target.parent.glob(f".{glob.escape(target.name)}.*{TMP_SUFFIX}"):
+        m = pattern.match(sibling.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+        removed.append(sibling)
+    return removed
 
 
 @contextlib.contextmanager
@@ -31,7 +70,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path; on success it replaces ``path``, on error it is removed."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_tmp(target)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=_tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -48,7 +90,8 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``path`` as a whole."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_tmp(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), suffix=TMP_SUFFIX, dir=target.parent))
     try:
         yield tmp
         tmp.chmod(0o755)  # mkdtemp creates 0700
@@ -90,17 +133,50 @@ def read_csv(path: PathLike, required: Sequence[str] = ()) -> pd.DataFrame:
     return df
 
 
-def open_raster(path: PathLike) -> rasterio.DatasetReader:
-    """Open a raster for reading, turning missing/corrupt files into an :class:`InputError`."""
+def check_regular_file(path: PathLike) -> Path:
+    """``path``, if it is a regular file (or a link to one); a FIFO, socket or device would
+    block a reader forever, and is refused."""
     p = Path(path)
     if not p.exists():
         raise InputError(p, "file not found")
-    if p.is_file() and p.stat().st_size == 0:
+    if not p.is_file():
+        kind = "a folder" if p.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise InputError(p, f"is {kind}: refused")
+    return p
+
+
+def open_raster(path: PathLike) -> rasterio.DatasetReader:
+    """Open a raster for reading, turning missing/corrupt files into an :class:`InputError`."""
+    p = check_regular_file(path)
+    if p.stat().st_size == 0:
         raise InputError(p, "file is empty")
     try:
         return rasterio.open(p)
     except RasterioIOError as exc:
         raise InputError(p, f"not a readable raster ({exc})") from exc
+
+
+def read_raster(src: rasterio.DatasetReader, *args: Any, **kwargs: Any) -> Any:
+    """``src.read(*args, **kwargs)``; a failing read (a truncated or corrupt file) is an
+    :class:`InputError` naming the file, the band(s) and the window."""
+    try:
+        return src.read(*args, **kwargs)
+    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+        bands = args[0] if args else kwargs.get("indexes", "all")
+        window = kwargs.get("window")
+        where = f"band(s) {bands}" + (f", window {_describe(window)}" if window is not None else "")
+        cause = str(exc.__cause__ or exc).splitlines()[0]
+        raise InputError(src.name, f"cannot read {where}: {cause} (truncated or corrupt?)") from exc
+
+
+def _describe(window: Any) -> str:
+    """``cols a..b, rows c..d`` of a rasterio window (or of its tuple form)."""
+    try:
+        w = window if isinstance(window, Window) else Window.from_slices(*window)
+        cols = f"{int(w.col_off)}..{int(w.col_off + w.width)}"
+        return f"cols {cols}, rows {int(w.row_off)}..{int(w.row_off + w.height)}"
+    except (TypeError, ValueError):
+        return str(window)
 
 
 #: GDAL's block cache defaults to 5 % of RAM, which alone makes RSS grow with the scene up to

@@ -34,7 +34,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from tqdm import tqdm
 
 from mmls.core.errors import InputError
-from mmls.core.io import PathLike, open_raster
+from mmls.core.io import PathLike, open_raster, read_raster
 from mmls.core.paths import tile_paths
 from mmls.data.bands import band_indices
 from mmls.data.leakage import leakage_audit
@@ -64,7 +64,7 @@ def read_header(tile: ReleasedTile, n_bands: int, size: int) -> Header:
                 raise InputError(tile.image, f"has {src.count} band(s), layout has {n_bands}")
             if (src.height, src.width) != (size, size):
                 raise InputError(
-                    tile.image, f"is {src.width}x{src.height}, params tile.size is {size}"
+                    tile.image, f"is {src.width}x{src.height}, params tile.size_px is {size}"
                 )
             crs, transform = src.crs, src.transform
         if tile.mask is not None:
@@ -87,11 +87,11 @@ def read_pixels(tile: ReleasedTile, order: Sequence[int]) -> tuple[np.ndarray, n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with open_raster(tile.image) as src:
-            image = src.read()[list(order)].astype(np.float32, copy=False)
+            image = read_raster(src)[list(order)].astype(np.float32, copy=False)
         if tile.mask is None:
             return image, None
         with open_raster(tile.mask) as src:
-            mask = src.read(1)
+            mask = read_raster(src, 1)
     if not np.isin(mask, (0, 1)).all():
         values = np.unique(mask[~np.isin(mask, (0, 1))])[:5].tolist()
         raise InputError(tile.mask, f"mask holds values other than 0 and 1, e.g. {values}")

@@ -22,6 +22,7 @@ does not exist is skipped with a note (a download may lack some splits); a folde
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Literal
 
 from mmls.core.config import ParamError, Section
 from mmls.core.errors import InputError
+from mmls.core.io import check_regular_file
 from mmls.core.paths import SPLITS
 from mmls.data.bands import BAND_NAMES
 
@@ -112,8 +114,8 @@ def _mask_of(image: Path, masks_dir: Path, layout: Layout) -> Path:
     for image_prefix, mask_prefix in layout.mask_names:
         if image.name.startswith(image_prefix):
             candidate = masks_dir / (mask_prefix + image.name[len(image_prefix) :])
-            if candidate.is_file():
-                return candidate
+            if candidate.exists():
+                return check_regular_file(candidate)
     raise InputError(image, f"image without mask (looked in {masks_dir})")
 
 
@@ -122,7 +124,7 @@ def split_tiles(split: str, folder: Path, cfg: IngestConfig) -> list[ReleasedTil
     images_dir, masks_dir = folder / IMAGES, folder / MASKS
     if not images_dir.is_dir():
         raise InputError(images_dir, f"folder not found (split {split!r})")
-    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+    images = raster_files(images_dir)
     if not images:
         raise InputError(images_dir, "no tiles (*.tif) found")
     labelled = masks_dir.is_dir()
@@ -135,7 +137,35 @@ def split_tiles(split: str, folder: Path, cfg: IngestConfig) -> list[ReleasedTil
         mask = _mask_of(image, masks_dir, cfg.preset) if labelled else None
         col, row = int(m.group("col")), int(m.group("row"))
         tiles.append(ReleasedTile(split, cfg.region_of(split), col, row, image, mask))
+    if labelled:
+        warn_orphan_masks(masks_dir, {t.mask for t in tiles if t.mask is not None})
     return tiles
+
+
+def raster_files(folder: Path) -> list[Path]:
+    """The ``*.tif`` / ``*.tiff`` files of ``folder``, sorted; an entry of that name that is not
+    a regular file (a FIFO, socket or device would block a reader forever) is an error."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+    for path in found:
+        check_regular_file(path)
+    return found
+
+
+class OrphanMaskWarning(UserWarning):
+    """A released mask whose image is missing: it cannot be used and is left out."""
+
+
+def warn_orphan_masks(masks_dir: Path, used: set[Path], show: int = 3) -> int:
+    """Warn, with their count and the first few names, about masks no image uses; their count."""
+    orphans = [p for p in raster_files(masks_dir) if p not in used]
+    if orphans:
+        names = ", ".join(p.name for p in orphans[:show]) + (", ..." if len(orphans) > show else "")
+        warnings.warn(
+            f"{masks_dir}: {len(orphans)} mask(s) without an image, left out: {names}",
+            OrphanMaskWarning,
+            stacklevel=3,
+        )
+    return len(orphans)
 
 
 def find_tiles(cfg: IngestConfig) -> tuple[list[ReleasedTile], list[str]]:

@@ -26,7 +26,15 @@ import pandas as pd
 
 from mmls.core.config import Section
 from mmls.core.errors import InputError
-from mmls.core.io import PathLike, atomic_dir, open_raster, read_csv, read_json, write_json
+from mmls.core.io import (
+    PathLike,
+    atomic_dir,
+    open_raster,
+    read_csv,
+    read_json,
+    read_raster,
+    write_json,
+)
 from mmls.core.paths import SPLITS, tile_paths
 from mmls.geo.nodata import warn_nonphysical
 
@@ -76,7 +84,7 @@ def read_tile(
             raise InputError(
                 image_path, f"band descriptions {desc} != params `bands` {list(bands)}"
             )
-        image = src.read(out_dtype="float32")
+        image = read_raster(src, out_dtype="float32")
         nodata = None if src.nodata is None else float(src.nodata)
     warn_nonphysical(image, image_path, bands)
     if mask_path is None:
@@ -84,7 +92,7 @@ def read_tile(
     with open_raster(mask_path) as src:
         if src.count != 1 or (src.height, src.width) != (size, size):
             raise InputError(mask_path, f"expected one {size}x{size} band")
-        mask = src.read(1)
+        mask = read_raster(src, 1)
     if not np.isin(mask, (0, 1)).all():
         raise InputError(
             mask_path, f"mask values {np.unique(mask).tolist()} are not within {{0, 1}}"

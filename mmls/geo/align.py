@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -20,10 +21,11 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
+from shapely import is_valid_reason, make_valid
 
 from mmls.core.config import ParamError, Section
 from mmls.core.errors import InputError
-from mmls.core.io import PathLike, atomic_path, open_raster
+from mmls.core.io import PathLike, atomic_path, open_raster, read_raster
 from mmls.geo.raster import Grid, check_same_grid, geotiff_profile, iter_windows, overlap_fraction
 
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb"}
@@ -130,7 +132,7 @@ def _align_raster(
         ):
             for window in iter_windows(composite.width, composite.height, window_px):
                 try:
-                    dst.write(vrt.read(1, window=window), 1, window=window)
+                    dst.write(read_raster(vrt, 1, window=window), 1, window=window)
                 except RasterioIOError as exc:
                     raise InputError(inventory_path, f"read failed ({exc})") from exc
     return AlignReport("raster", covered)
@@ -158,7 +160,7 @@ def _read_vector(
         gdf = gdf[gdf[class_column] == class_value]
         if len(gdf) == 0:
             raise InputError(path, f"no feature has {class_column} == {class_value!r}")
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    gdf = repair_invalid(gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty], path)
     try:
         return gdf.to_crs(composite.crs)
     except Exception as exc:  # pyproj.ProjError, e.g. Earth CRS -> Mars CRS
@@ -168,6 +170,41 @@ def _read_vector(
             f"({composite.crs}): {exc}. Note that GeoJSON can only hold EPSG:4326; store Mars "
             "polygons as GeoPackage or Shapefile",
         ) from exc
+
+
+class InvalidGeometryWarning(UserWarning):
+    """Inventory polygons that are not valid (self-intersecting, ...) were repaired."""
+
+
+def repair_invalid(gdf: Any, path: PathLike, show: int = 3) -> Any:
+    """``gdf`` with its invalid geometries repaired by ``make_valid``, warning with their count
+    and the first few feature ids.
+
+    Repaired, not refused: a self-intersecting outline (a bow-tie where a digitiser's line
+    crossed itself) is a slip that is common in hand-made inventories, and it would block the
+    whole inventory over one feature. Burnt as it is, the result follows GDAL's even-odd fill
+    rule, so a part of an outline that winds over itself twice is left out as a hole;
+    ``make_valid`` (method ``structure``) turns the outline into valid polygons first, and GEOS
+    operations downstream (overlap tests, reprojection) get valid input.
+    """
+    invalid = ~gdf.geometry.is_valid
+    if not invalid.any():
+        return gdf
+    ids = [str(i) for i in gdf.index[invalid][:show]]
+    more = ", ..." if int(invalid.sum()) > show else ""
+    reasons = is_valid_reason(gdf.geometry[invalid].iloc[0])
+    warnings.warn(
+        f"{path}: {int(invalid.sum())} invalid polygon(s) repaired with make_valid (feature ids "
+        f"{', '.join(ids)}{more}; first: {reasons})",
+        InvalidGeometryWarning,
+        stacklevel=3,
+    )
+    gdf = gdf.copy()
+    repaired = make_valid(
+        gdf.geometry[invalid].to_numpy(), method="structure", keep_collapsed=False
+    )
+    gdf.loc[invalid, gdf.geometry.name] = repaired
+    return gdf
 
 
 def _align_vector(
@@ -233,7 +270,7 @@ def binarize_mask(
         profile = geotiff_profile(composite, 1, "uint8", nodata=None)
         with atomic_path(out_path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             for window in iter_windows(composite.width, composite.height, window_px):
-                binary = (src.read(1, window=window) == landslide_class).astype(np.uint8)
+                binary = (read_raster(src, 1, window=window) == landslide_class).astype(np.uint8)
                 fg += int(binary.sum())
                 dst.write(binary, 1, window=window)
     return fg, composite.width * composite.height

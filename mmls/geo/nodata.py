@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from os import PathLike
 
 import numpy as np
+from rasterio.windows import Window
+
+from mmls.core.io import open_raster, read_raster
 
 #: Magnitudes above this are not a measurement on Mars (DEM in m, slope in degrees, ...).
 NONPHYSICAL_ABS = 1e30
@@ -60,3 +63,20 @@ def warn_nonphysical(image: np.ndarray, source: str | PathLike[str], bands: Sequ
             stacklevel=2,
         )
     return sum(counts.values())
+
+
+def bands_without_values(
+    path: PathLike, window: Window, band_names: Sequence[str], block_rows: int = 256
+) -> list[str]:
+    """The bands of the raster ``path`` with no valid pixel inside ``window`` (every value is
+    declared nodata, NaN, inf or non-physical), read in strips of ``block_rows`` rows."""
+    seen = np.zeros(len(band_names), dtype=bool)
+    with open_raster(path) as src:
+        row_end = int(window.row_off + window.height)
+        for row in range(int(window.row_off), row_end, block_rows):
+            strip = Window(window.col_off, row, window.width, min(block_rows, row_end - row))
+            raw = read_raster(src, window=strip)
+            seen |= (~invalid_pixels(raw, src.nodata)).reshape(len(raw), -1).any(axis=1)
+            if seen.all():
+                break
+    return [name for name, ok in zip(band_names, seen, strict=True) if not ok]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Interleaving
 from rasterio.windows import Window
 
 from mmls.core.config import Section
@@ -96,8 +98,33 @@ def check_composite(path: PathLike, band_names: Sequence[str]) -> Grid:
             )
         if ds.width == 0 or ds.height == 0:
             raise InputError(path, "composite is empty (0 pixels)")
+        check_complete(ds, path)
     check_north_up(grid, path)
     return grid
+
+
+def check_complete(ds: rasterio.DatasetReader, path: PathLike) -> None:
+    """A GeoTIFF whose blocks all lie within the file: a truncated file (an interrupted copy or
+    download) fails here, at the first stage that opens it, not stages later in the middle of a
+    windowed read. Reads only the TIFF's block offsets, not the pixels (a corrupt block inside
+    the file is found by the read that meets it, which names the file and window). Sparse
+    blocks (never written: nodata) have no offset and are fine."""
+    if ds.driver != "GTiff":
+        return
+    file_size = Path(ds.name).stat().st_size
+    bands = [1] if ds.interleaving == Interleaving.pixel else list(range(1, ds.count + 1))
+    for band in bands:
+        for (i, j), window in ds.block_windows(band):
+            offset = ds.get_tag_item(f"BLOCK_OFFSET_{j}_{i}", "TIFF", bidx=band)
+            size = ds.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=band)
+            if offset and size and int(offset) + int(size) > file_size:
+                raise InputError(
+                    path,
+                    f"truncated: the block of band {band} at cols {window.col_off}.."
+                    f"{window.col_off + window.width}, rows {window.row_off}.."
+                    f"{window.row_off + window.height} ends at byte {int(offset) + int(size)}, "
+                    f"beyond the file's {file_size} bytes",
+                )
 
 
 def iter_windows(width: int, height: int, window_px: int) -> Iterator[Window]:

@@ -26,7 +26,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from mmls.core.errors import InputError
-from mmls.core.io import PathLike, atomic_path, open_raster
+from mmls.core.io import PathLike, atomic_path, open_raster, read_raster
 from mmls.core.paths import tile_paths
 from mmls.geo.georef import TileGeo, tile_offsets
 from mmls.geo.raster import Grid, geotiff_profile
@@ -159,11 +159,11 @@ def rebuild_scene(
                 tile_rows = Window(0, lo - p.y, size, hi - lo)
                 rows, cols = slice(lo - y0, hi - y0), slice(p.x, p.x + size)
                 with open_raster(p.image) as src:
-                    data = src.read(window=tile_rows, out_dtype="float32")
+                    data = read_raster(src, window=tile_rows, out_dtype="float32")
                 _place(image_buf, image_owner, data, rows, cols, idx, images)
                 if p.mask is not None:
                     with open_raster(p.mask) as src:
-                        m = src.read(1, window=tile_rows)
+                        m = read_raster(src, 1, window=tile_rows)
                     _place(mask_buf, mask_owner, m, rows, cols, idx, masks)
             window = Window(0, y0, grid.width, h)
             comp.write(image_buf, window=window)
@@ -193,7 +193,7 @@ def compare_tiles(
             strict=True,
         ):
             with open_raster(a_path) as a, open_raster(b_path) as b:
-                same &= a.read().tobytes() == b.read().tobytes() and a.crs == b.crs
+                same &= read_raster(a).tobytes() == read_raster(b).tobytes() and a.crs == b.crs
                 dt = max(abs(x - y) for x, y in zip(a.transform[:6], b.transform[:6], strict=True))
                 tile_dt = max(tile_dt, dt / abs(a.transform.a))
         max_dt = max(max_dt, tile_dt)

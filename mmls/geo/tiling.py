@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from mmls.core.config import ParamError, Section
 from mmls.core.errors import InputError
-from mmls.core.io import PathLike, open_raster
+from mmls.core.io import PathLike, open_raster, read_raster
 from mmls.core.paths import tile_paths
-from mmls.geo.nodata import warn_nonphysical
+from mmls.geo.nodata import bands_without_values, warn_nonphysical
 from mmls.geo.raster import Grid, check_same_grid, geotiff_profile
 
 INDEX_COLUMNS = ["region", "col", "row", "x_off", "y_off", "fg_pixels", "fg_ratio"]
@@ -30,7 +30,10 @@ INDEX_COLUMNS = ["region", "col", "row", "x_off", "y_off", "fg_pixels", "fg_rati
 class TileConfig(Section):
     """The ``tile`` params section (Sec. 2.3)."""
 
-    size: int  # patch size in pixels (paper: 128)
+    # Patch side in pixels (paper: 128). Not named `size`: DVC's run-cache drops every params key
+    # named `size` or `nfiles` from a stage's hash (treeverse/dvc#10296), so a changed `size`
+    # would restore the old tiles from the cache (tests/test_pipeline_shape.py).
+    size_px: int
     min_fg_ratio: float  # patches with fg ratio <= this are dropped (paper: 0, i.e. keep r > 0)
     # Not in the paper (false: its binarization makes unmapped land background): true drops every
     # patch touching an unmapped inventory pixel (a scene rebuilt from released tiles, whose
@@ -39,8 +42,8 @@ class TileConfig(Section):
     workers: int  # processes writing tiles (outputs are identical for any value)
 
     def check(self) -> None:
-        if self.size < 2:
-            raise ParamError("size", "must be >= 2")
+        if self.size_px < 2:
+            raise ParamError("size_px", "must be >= 2")
         if not 0.0 <= self.min_fg_ratio <= 1.0:
             raise ParamError("min_fg_ratio", "must lie in [0, 1]")
         if self.workers < 1:
@@ -124,18 +127,18 @@ def _tile_patches(
         nodata = comp.nodata
         for p in patches:
             w = Window(p.x_off, p.y_off, size, size)
-            image = comp.read(window=w)
+            image = read_raster(comp, window=w)
             if has_nodata(image, nodata):
                 st.dropped_nodata += 1
                 continue
             if (
                 inv is not None
                 and inv.nodata is not None
-                and (inv.read(1, window=w) == inv.nodata).any()
+                and (read_raster(inv, 1, window=w) == inv.nodata).any()
             ):
                 st.dropped_unmapped += 1
                 continue
-            mask = mask_ds.read(1, window=w)
+            mask = read_raster(mask_ds, 1, window=w)
             fg_pixels = int(np.count_nonzero(mask == 1))
             fg_ratio = fg_pixels / mask.size  # Eq. 1
             if fg_ratio <= min_fg_ratio:
@@ -210,11 +213,30 @@ def _run_jobs(
     return records
 
 
+def _empty_bands_note(
+    composite_path: PathLike, windows: dict[str, Window], band_names: Sequence[str]
+) -> str:
+    """Why every patch was dropped, when the cause is a band without any valid value."""
+    notes = []
+    for region, window in sorted(windows.items()):
+        empty = bands_without_values(composite_path, window, band_names)
+        if empty:
+            notes.append(f"region {region!r}: band(s) {empty}")
+    if not notes:
+        return ""
+    return (
+        "; the cause: " + "; ".join(notes) + " hold no valid value (every pixel is nodata, NaN, "
+        "inf or non-physical), so every patch has a missing pixel and is dropped"
+    )
+
+
 def _check_kept(
     index: pd.DataFrame,
     stats: dict[str, TileStats],
     composite_path: PathLike,
     min_fg_ratio: float,
+    windows: dict[str, Window],
+    band_names: Sequence[str],
 ) -> None:
     """Refuse a tiling that kept no patch at all or none of the base region (nothing to train
     on); warn about another region left empty (it can still be mapped by ``predict``). The
@@ -223,13 +245,15 @@ def _check_kept(
         raise InputError(
             composite_path,
             f"no patch left after filtering (nodata, fg ratio > {min_fg_ratio}): "
-            + ", ".join(f"{r}: {asdict(s)}" for r, s in stats.items()),
+            + ", ".join(f"{r}: {asdict(s)}" for r, s in stats.items())
+            + _empty_bands_note(composite_path, windows, band_names),
         )
     for region, st in stats.items():
         if st.kept == 0 and region == "base":
             raise InputError(
                 composite_path,
-                f"region {region!r} has no patch left after filtering ({asdict(st)})",
+                f"region {region!r} has no patch left after filtering ({asdict(st)})"
+                + _empty_bands_note(composite_path, {region: windows[region]}, band_names),
             )
         if st.kept == 0:  # e.g. an isolated region imaged but never mapped: nothing to score
             warnings.warn(
@@ -276,7 +300,7 @@ def tile_regions(
     records = _run_jobs(jobs, args, rest, workers, stats)
     index = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
     index = index.sort_values(["region", "col", "row"], kind="stable").reset_index(drop=True)
-    _check_kept(index, stats, composite_path, min_fg_ratio)
+    _check_kept(index, stats, composite_path, min_fg_ratio, windows, band_names)
     return index, stats
 
 

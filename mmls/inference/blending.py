@@ -29,6 +29,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from mmls.core.io import read_raster
 from mmls.inference.predictor import Predictor
 from mmls.inference.sinks import PROB_NODATA
 from mmls.inference.windows import RowPlan
@@ -90,7 +91,8 @@ def blended_rows(
         for j0 in range(0, len(plan.xs), batch_size):
             batch_x = plan.xs[j0 : j0 + batch_size]
             x0, x1 = batch_x[0], batch_x[-1] + size
-            raw = src.read(
+            raw = read_raster(
+                src,
                 list(bands),
                 window=Window(plan.col_off + x0, plan.row_off + y, x1 - x0, size),
                 out_dtype="float32",

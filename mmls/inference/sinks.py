@@ -30,7 +30,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from mmls.core.io import PathLike, open_raster
+from mmls.core.io import PathLike, open_raster, read_raster
 from mmls.geo.raster import Grid, geotiff_profile
 from mmls.inference.components import ObjectTracker
 from mmls.metrics.confusion import Confusion, confusion_from_labels
@@ -104,7 +104,7 @@ class RowSink:
         self.n_valid += int(valid.sum())
         true_fg = mapped = None
         if self.truth_ds is not None and self.confusion is not None:
-            classes = self.truth_ds.read(1, window=w)
+            classes = read_raster(self.truth_ds, 1, window=w)
             mapped = (
                 valid if self.truth_ds.nodata is None else valid & (classes != self.truth_ds.nodata)
             )

@@ -37,7 +37,14 @@ from mmls.data.store import IMAGES, MASKS, META, Store
 from mmls.metrics.confusion import scores
 from mmls.nn.device import autocast, resolve_device, set_threads, to_device
 from mmls.nn.distributed import World, barrier, join, leave, shard, total, unwrap, wrap
-from mmls.nn.models import architecture, build_model, model_section, read_model, save_checkpoint
+from mmls.nn.models import (
+    architecture,
+    build_model,
+    check_input_size,
+    model_section,
+    read_model,
+    save_checkpoint,
+)
 from mmls.nn.recipe import RecipeConfig, make_ema, make_loss, make_optimizer, make_scheduler
 from mmls.nn.resume import (
     cpu_copy,
@@ -442,6 +449,9 @@ def _start(
     log = EpochLog(log_dir) if world.main else None
     steps = _steps_per_epoch(len(inputs.train), cfg.batch_size)
     parts = build_parts(run, cfg.bands, steps, device, world)
+    window_px = int(store.size) + 2 * run.recipe.context_px
+    source = f"params.yaml:models.{run.model_name}"
+    check_input_size(unwrap(parts.model), len(cfg.bands), window_px, source)
     on_device = _device_set(inputs.train, cfg, device)
     return _Session(world, device, inputs, fingerprint, log, parts, on_device)
 

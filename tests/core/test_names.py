@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,8 @@ from mmls.core.config import load_params
 from mmls.core.errors import InputError
 from mmls.core.names import check_names, main
 from pipelines.render import render_pipeline
-from tests.configs import PARAMS, REAL_PARAMS, ROOT
+from tests.configs import PARAMS, REAL_PARAMS
+from tests.dvc_projects import make_dvc_project, run, write_params
 
 EVIL = "x$(touch pwned)"
 
@@ -70,8 +68,7 @@ def test_the_guard_exits_2_naming_the_key(tmp_path, capsys) -> None:
 
 def _project(root: Path, guarded: bool) -> None:
     """A DVC project whose one stage runs a stage script with ``--model ${item.model}``."""
-    shutil.copytree(ROOT / "mmls", root / "mmls")
-    shutil.copytree(ROOT / "stages", root / "stages")
+    make_dvc_project(root)
     entry = {
         "matrix": {"model": "${models}", "seed": "${seeds}"},
         "script": "summary",
@@ -83,18 +80,13 @@ def _project(root: Path, guarded: bool) -> None:
         stage["stages"]["probe"]["cmd"] = stage["stages"]["probe"]["cmd"][-1]
         text = yaml.safe_dump(stage)
     (root / "dvc.yaml").write_text(text)
-    (root / "params.yaml").write_text(yaml.safe_dump({"seeds": [42], "models": {EVIL: {}}}))
-    dvc = [sys.executable, "-m", "dvc"]
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run([*dvc, "init", "-q"], cwd=root, check=True)
+    write_params(root, {"seeds": [42], "models": {EVIL: {}}})
 
 
 @pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "unguarded control"])
 def test_a_model_key_with_a_command_substitution_is_never_run(tmp_path, guarded: bool) -> None:
     _project(tmp_path, guarded)
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro"], cwd=tmp_path, capture_output=True, text=True
-    )
+    done = run(["dvc", "repro"], tmp_path, check=False)
     assert done.returncode != 0  # the guard, or the summary script's bad arguments
     if guarded:
         assert not (tmp_path / "pwned").exists()

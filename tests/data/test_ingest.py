@@ -232,7 +232,7 @@ def _break(root: Path, what: str) -> str:
         ("mask georeference", "georeferencing differs"),
         ("duplicate", "same grid position"),
         ("no tiles", "no tiles"),
-        ("tile size", "tile.size"),
+        ("tile size", "tile.size_px"),
         ("no root", "not found"),
     ],
 )
@@ -256,7 +256,7 @@ def test_stage_writes_tiles_splits_table1_leakage_and_keeps_them_on_failure(rele
     root, tiles, _ = release
     project = root.parent
     params = {**PARAMS, "ingest": {**REAL_PARAMS["ingest"], "root": "rel"}}
-    params["tile"] = {**PARAMS["tile"], "size": S}
+    params["tile"] = {**PARAMS["tile"], "size_px": S}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
 
     def run() -> subprocess.CompletedProcess:

@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.crs import CRS
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from mmls.core.errors import InputError
 from mmls.data.bands import BAND_NAMES
-from mmls.geo.align import PartialCoverageWarning, align_inventory, binarize_mask
+from mmls.geo.align import (
+    InvalidGeometryWarning,
+    PartialCoverageWarning,
+    align_inventory,
+    binarize_mask,
+)
 from mmls.geo.raster import Grid, check_composite
 from tests.rasters import MARS_EQC, ORIGIN, PIXEL_M, write_composite, write_inventory
 
@@ -187,3 +192,28 @@ def test_vector_inventory_in_an_earth_crs_is_a_clear_error(tmp_path, composite):
     with pytest.raises(InputError, match=r"m\.geojson.*cannot reproject"):
         align_inventory(grid, tmp_path / "m.geojson", tmp_path / "out.tif")
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_self_intersecting_polygons_are_repaired_with_a_counted_warning(tmp_path, composite):
+    _, grid = composite
+    x0, y0 = ORIGIN[0], ORIGIN[1]
+    # a bow-tie over pixels 10..30 (cols) x 10..30 (rows): its outline crosses itself
+    bow_tie = Polygon(
+        [
+            (x0 + 10 * PIXEL_M, y0 - 10 * PIXEL_M),
+            (x0 + 30 * PIXEL_M, y0 - 30 * PIXEL_M),
+            (x0 + 30 * PIXEL_M, y0 - 10 * PIXEL_M),
+            (x0 + 10 * PIXEL_M, y0 - 30 * PIXEL_M),
+        ]
+    )
+    gdf = gpd.GeoDataFrame(geometry=[bow_tie, pixel_box(50, 5, 60, 15)], crs=MARS_EQC)
+    assert not gdf.is_valid.all()
+    gdf.to_file(tmp_path / "inv.gpkg")
+    with pytest.warns(InvalidGeometryWarning, match=r"inv\.gpkg: 1 invalid polygon\(s\) repaired"):
+        align_inventory(grid, tmp_path / "inv.gpkg", tmp_path / "out.tif", window_px=16)
+    out, _ = read(tmp_path / "out.tif")
+    # both lobes of the bow-tie are burnt (triangles left and right of its crossing at 20, 20,
+    # ~100 px each), the box as before
+    assert out[18:22, 12:18].all() and out[18:22, 22:28].all()
+    assert out[5:15, 50:60].all()
+    assert 180 <= int(out[10:30, 10:30].sum()) <= 240

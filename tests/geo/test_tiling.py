@@ -203,3 +203,25 @@ def test_parallel_tiling_writes_the_same_bytes(tmp_path):
     assert files1 == files2
     for rel in files1:
         assert (tmp_path / "t1" / rel).read_bytes() == (tmp_path / "t2" / rel).read_bytes()
+
+
+def test_a_band_without_any_valid_value_is_named_as_the_cause(tmp_path):
+    data = write_composite(tmp_path / "comp.tif", 256, 128)
+    data[5] = np.nan  # thermal_inertia: NaN everywhere
+    with rasterio.open(tmp_path / "comp.tif", "r+") as dst:
+        dst.write(data)
+    mask = np.ones((128, 256), np.uint8)
+    write_inventory(tmp_path / "mask.tif", mask, nodata=None)
+    with pytest.raises(
+        InputError,
+        match=r"no patch left.*the cause: region 'base': band\(s\) "
+        r"\['thermal_inertia'\] hold no valid value",
+    ):
+        tile_regions(
+            tmp_path / "comp.tif",
+            tmp_path / "mask.tif",
+            {"base": Window(0, 0, 256, 128)},
+            tmp_path / "t",
+            size=128,
+            band_names=BAND_NAMES,
+        )
