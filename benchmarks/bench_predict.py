@@ -124,15 +124,16 @@ def child(
     if scheduler == "sink":
         from mmls.inference.blending import Rows
 
-        def sink_rows(predictor, src, bands, plan, cfg):
+        def sink_rows(predictor, src, bands, plan, cfg, tta=False):
             xx, yy = np.meshgrid(np.arange(plan.width), np.arange(2 * plan.size))
             pattern = (0.5 + 0.5 * np.sin(xx / 37.0) * np.sin(yy / 41.0)).astype(np.float32)
             ends = [*plan.ys[1:], plan.height]
             for y, end in zip(plan.ys, ends, strict=True):
                 yield Rows(pattern[: end - y], np.ones((end - y, plan.width), bool))
 
+    engine_keys = PredictConfig.model_fields
     section = {
-        **load_params(ROOT / "params.yaml")["predict"],
+        **{k: v for k, v in load_params(ROOT / "params.yaml")["map"].items() if k in engine_keys},
         "overlap_px": 32,
         "batch_size": 16,
         "threads": threads,
@@ -140,7 +141,7 @@ def child(
         "workers": workers,
         "chunk_window_rows": chunk_rows,
     }
-    cfg = parse(section, PredictConfig, "predict")
+    cfg = parse(section, PredictConfig, "map")
     torch.set_num_threads(threads)
     predictor = Predictor.load(checkpoint, torch.device("cpu"))
     Path(out_dir).mkdir(parents=True, exist_ok=True)

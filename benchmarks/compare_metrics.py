@@ -38,7 +38,8 @@ def pairs(before_layout: str) -> list[tuple[str, str]]:
     for b in BAND_SETS:
         old = f"metrics/ablation/{b}.json" if flat else f"metrics/ablation/{b}/seed42.json"
         out.append((old, f"metrics/ablation/{b}/seed42.json"))
-    out.append(("metrics/predict.json", "metrics/predict.json"))
+    # the old `predict` stage's scores; since the model bundles, map_score@synthetic_isolated's
+    out.append(("metrics/predict.json", "metrics/map_scores/synthetic_isolated.json"))
     return out
 
 

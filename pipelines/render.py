@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -159,6 +160,36 @@ def _comment(text: str, indent: int) -> str:
     return "".join(f"{pad}# {line}".rstrip() + "\n" for line in text.rstrip("\n").splitlines())
 
 
+def artifacts(folder: str) -> dict[str, Any]:
+    """One DVC artifact per ``models`` entry of the pipeline's params: its bundle, described,
+    with the protocol and score its bundle stage measured (``metrics/bundles/<model>.json``,
+    null until the stage has run), so that ``dvc artifacts get`` and ``dvc.api`` find them."""
+    params = yaml.safe_load((ROOT / folder / "params.yaml").read_text())
+    chosen = params.get("model")
+    where = "default" if folder == "." else folder
+    out = {}
+    for name, entry in (params.get("models") or {}).items():
+        measured = ROOT / folder / "metrics" / "bundles" / f"{name}.json"
+        score = json.loads(measured.read_text()) if measured.is_file() else {}
+        arch = f"{entry.get('arch')} ({entry.get('encoder_name')})"
+        labels = ["mmls", "landslides", "mars", str(entry.get("arch")).lower()]
+        out[name] = {
+            "path": f"bundles/{name}.mmls.pt",
+            "type": "model",
+            "desc": f"{arch} of models.{name} (first seed), trained by the {where} pipeline; "
+            "`mmls info` prints its model card",
+            "labels": labels + (["recommended"] if name == chosen else []),
+            "meta": {
+                "pipeline": folder,
+                "recommended": name == chosen,
+                "protocol": score.get("protocol"),
+                "split": score.get("split"),
+                "miou": score.get("miou"),
+            },
+        }
+    return out
+
+
 def render_pipeline(folder: str, pipeline: Mapping[str, Any], stages: Mapping[str, Any]) -> str:
     """The text of ``<folder>/dvc.yaml``."""
     repo = os.path.relpath(ROOT, ROOT / folder)
@@ -176,9 +207,10 @@ def render_pipeline(folder: str, pipeline: Mapping[str, Any], stages: Mapping[st
         if entry.get("doc"):
             parts.append(_comment(entry["doc"], 2))
         parts.append(_yaml({name: render_stage(entry, repo)}, 2))
-    for key in ("plots", "artifacts"):
-        if pipeline.get(key):
-            parts.append("\n" + _yaml({key: pipeline[key]}, 0))
+    if pipeline.get("plots"):
+        parts.append("\n" + _yaml({"plots": pipeline["plots"]}, 0))
+    if "bundle" in pipeline["stages"] and (ROOT / folder / "params.yaml").is_file():
+        parts.append("\n" + _yaml({"artifacts": artifacts(folder)}, 0))
     return "".join(parts)
 
 

@@ -1,51 +1,39 @@
-"""DVC stage predict_tiles: for every unlabelled split of the dataset (released without masks),
+"""DVC stage predict_tiles: for every unlabelled split of the release (images without masks),
 one predicted mask per released tile, uint8 {0, 1} GeoTIFF under the released file name with
-the tile's georeferencing: the form the MMLSv2 challenge takes (mmls/inference/tiles.py). Uses the
-`model` under study (its first seed) and its recipe's test-time augmentation and threshold."""
+the tile's georeferencing: the form the MMLSv2 challenge takes. The `model`'s bundle with its own
+decision, through the code of `mmls predict-tiles` (mmls/inference/tile_folder.py)."""
 
 from mmls.core import paths
-from mmls.core.config import load_params, read_seeds, section, value
+from mmls.core.config import load_params, section, value
 from mmls.core.io import atomic_dir, run_stage, write_json
-from mmls.data.store import DatasetConfig, load_store
-from mmls.evaluation.config import EvalConfig
-from mmls.evaluation.scoring import decide_on_val, open_predictor
-from mmls.inference.tiles import write_tile_masks
-from mmls.nn.models import model_section
-from mmls.nn.recipe import RecipeConfig
+from mmls.data.releases import IngestConfig, unlabelled_folders
+from mmls.inference.bundle import read_bundle
+from mmls.inference.predictor import Predictor
+from mmls.inference.tile_folder import predict_tile_folder
+from mmls.nn.device import resolve_device
 
 
 def main() -> None:
     params = load_params()
-    model, seed = value(params, "model", str), read_seeds(params)[0]
-    cfg = section(params, "eval", EvalConfig)
-    tiles = section(params, "dataset", DatasetConfig).tiles
-    store = load_store(paths.STORE)
-    predictor = open_predictor(paths.model_dir(model, seed) / paths.CHECKPOINT_NAME, cfg)
-    recipe = model_section(params, model, "recipe", RecipeConfig)
-    decision = decide_on_val(recipe, predictor, store, cfg)
-    unlabelled = sorted(set(store.patches.loc[~store.patches["labelled"], "split"]))
+    cfg = section(params, "ingest", IngestConfig)
+    model = value(params, "model", str)
+    bundle = read_bundle(paths.bundle_path(model))
+    predictor = Predictor.of_bundle(bundle, resolve_device("cpu"), str(paths.bundle_path(model)))
+    folders = unlabelled_folders(cfg)
     counts = {}
     with atomic_dir(paths.TILE_PREDICTIONS) as tmp:
-        for split in unlabelled:
-            (tmp / split).mkdir()
-            written = write_tile_masks(
-                predictor, store, store.rows(split), tiles, tmp / split, cfg.batch_size, decision
+        for split, folder in folders.items():
+            s = predict_tile_folder(
+                predictor, bundle, folder, tmp / split, layout=cfg.layout, progress=False
             )
-            counts[split] = {"n_tiles": len(written), "fg_pixels": int(written["fg_pixels"].sum())}
+            counts[split] = {"n_tiles": s["n_tiles"], "fg_pixels": s["fg_pixels"]}
         (tmp / "README.txt").write_text(
-            f"Predicted masks of {model} (seed {seed}) for the unlabelled splits "
-            f"{unlabelled or 'none: every split of this dataset has masks'}; one uint8 GeoTIFF "
-            "per released tile, under its released name.\n"
+            f"Predicted masks of {model} for the unlabelled splits "
+            f"{sorted(folders) or 'none: every split of this release has masks'}; one uint8 "
+            "GeoTIFF per released tile, under its released name.\n"
         )
-    write_json(
-        paths.TILE_PREDICTIONS_METRICS,
-        {
-            "model": model,
-            "seed": seed,
-            **{f"{s}_{k}": v for s, c in counts.items() for k, v in c.items()},
-            "n_splits": len(counts),
-        },
-    )
+    flat = {f"{s}_{k}": v for s, c in counts.items() for k, v in c.items()}
+    write_json(paths.TILE_PREDICTIONS_METRICS, {"model": model, **flat, "n_splits": len(counts)})
     print(f"predict_tiles: {counts or 'no unlabelled split'} -> {paths.TILE_PREDICTIONS}")
 
 

@@ -28,3 +28,12 @@ def config(name: str, schema: type[Section], **overrides: Any) -> Any:
 def params(**sections: Any) -> dict[str, Any]:
     """A whole params mapping: the repository's, with some sections replaced."""
     return {**PARAMS, **sections}
+
+
+def engine_config(**overrides: Any) -> Any:
+    """The engine part of ``params.yaml:map`` (:class:`mmls.inference.scene.PredictConfig`:
+    the section without its scenes) with ``overrides``."""
+    from mmls.inference.scene import PredictConfig
+
+    section = {k: v for k, v in PARAMS["map"].items() if k in PredictConfig.model_fields}
+    return parse({**section, **overrides}, PredictConfig, "params.yaml:map")

@@ -28,7 +28,7 @@ LAYERS: tuple[str, ...] = (
     "report",  # tables, the Markdown report, figures
 )
 #: Modules at the top of the package: entry points over every layer.
-TOP = {"cli", "api"}
+TOP = {"cli", "api", "preflight"}
 #: At most this many lines in a stage script's ``main`` (read params, call the library, write).
 STAGE_MAIN_MAX_LINES = 40
 

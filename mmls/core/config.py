@@ -71,7 +71,6 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "models",
     "band_sets",
     "cv",
-    "predict",
     "map",
     "statistics",
     "report",

@@ -161,7 +161,7 @@ def read_raster(src: rasterio.DatasetReader, *args: Any, **kwargs: Any) -> Any:
     :class:`InputError` naming the file, the band(s) and the window."""
     try:
         return src.read(*args, **kwargs)
-    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+    except RasterioIOError as exc:
         bands = args[0] if args else kwargs.get("indexes", "all")
         window = kwargs.get("window")
         where = f"band(s) {bands}" + (f", window {_describe(window)}" if window is not None else "")
@@ -188,8 +188,27 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, 
     return f"warning: {message}\n"
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2.
+#: The folders stages write into, relative to a pipeline's folder (mmls/core/paths.py).
+OUTPUT_FOLDERS = ("data", "models", "metrics", "predictions", "reports", "bundles", "maps")
+
+
+def check_writable(folders: Sequence[PathLike] = OUTPUT_FOLDERS) -> None:
+    """Refuse to start when an output folder that exists cannot be written: the stage would
+    fail only after its work. (DVC has already removed the stage's declared outputs by then:
+    once the folder is fixed, ``dvc checkout <stage>`` restores them from the cache.)"""
+    for folder in folders:
+        path = Path(folder)
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            raise InputError(
+                path,
+                "is not writable: fix its permissions, then `dvc checkout` restores the outputs "
+                "DVC removed before running the stage",
+            )
+
+
+def run_stage(main: Callable[[], None], outputs: Sequence[PathLike] = OUTPUT_FOLDERS) -> None:
+    """Run a stage's ``main``: an :class:`InputError` becomes one line on stderr and exit 2;
+    the ``outputs`` folders are checked writable first (:func:`check_writable`).
 
     GDAL's block cache is bounded to :data:`GDAL_CACHEMAX_MB` unless the environment sets
     ``GDAL_CACHEMAX`` itself.
@@ -198,6 +217,7 @@ def run_stage(main: Callable[[], None]) -> None:
     os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHEMAX_MB))
     warnings.formatwarning = _one_line_warning
     try:
+        check_writable(outputs)
         main()
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

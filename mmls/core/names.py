@@ -35,6 +35,7 @@ NAMED_ENTRIES: tuple[str, ...] = (
     "cv.rescored",
     "cv.ensembles",
     "map.scenes",
+    "map.scores",
 )
 #: List-valued params whose items are names.
 NAME_LISTS: tuple[str, ...] = ("cv.replicates.variants",)

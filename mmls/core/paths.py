@@ -42,7 +42,6 @@ FG_INTERVALS = METRICS / "fg_intervals.csv"
 FIG2_PNG = METRICS / "fig2_fg_intervals.png"
 LEAKAGE = METRICS / "leakage.json"
 SUMMARY = METRICS / "summary.json"
-PREDICT_METRICS = METRICS / "predict.json"
 STATISTICS = METRICS / "statistics.json"
 INGEST_METRICS = METRICS / "ingest.json"
 REBUILD_METRICS = METRICS / "rebuild.json"
@@ -58,10 +57,16 @@ SPLIT_TABLES: dict[str, str] = {"test": "table2", "isolated_test": "table3"}
 # ------------------------------------------------------------------------------ outputs
 MODELS = Path("models")
 PREDICTIONS = Path("predictions")
-SCENE_PREDICTIONS = PREDICTIONS / "scene"
 #: One predicted mask per released tile of each unlabelled split, under the released name.
 TILE_PREDICTIONS = PREDICTIONS / "tiles"
 REPORTS = Path("reports")
+#: Trained models as self-describing bundles (mmls/inference/bundle.py), one per `models` entry.
+BUNDLES = Path("bundles")
+BUNDLE_SUFFIX = ".mmls.pt"
+BUNDLE_METRICS = METRICS / "bundles"
+#: Scene maps of the `map` stage, one folder per `map.scenes` entry, and their scores.
+MAPS = Path("maps")
+MAP_SCORES = METRICS / "map_scores"
 #: The paper's tables: a file of the repository, whichever pipeline folder runs.
 REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "mmlsv2_tables.json"
 #: Resumable training state: scratch outside every DVC output (git- and dvc-ignored), so that
@@ -187,3 +192,13 @@ def tile_paths(tiles_dir: Path | str, region: str, col: int, row: int) -> tuple[
 def patch_key(region: str, col: int, row: int) -> str:
     """Key of one patch's mask in a predictions ``.npz``: ``c<col>_r<row>_<region>``."""
     return f"c{int(col)}_r{int(row)}_{region}"
+
+
+def bundle_path(model: str) -> Path:
+    """The bundle of ``models.<model>`` (its first seed): ``bundles/<model>.mmls.pt``."""
+    return BUNDLES / f"{model}{BUNDLE_SUFFIX}"
+
+
+def map_dir(scene: str) -> Path:
+    """``probability.tif``, ``mask.tif``, ``landslides.gpkg``, ``summary.json``, quick look."""
+    return MAPS / scene

@@ -20,6 +20,18 @@ BAND_NAMES: tuple[str, ...] = (
     "grayscale",
 )
 
+#: What a raw (unscaled) value of each band measures: the challenge package's convention
+#: (:mod:`mmls.data.releases`), named in the messages that refuse another convention.
+RAW_UNITS: dict[str, str] = {
+    "red": "8-bit digital numbers",
+    "green": "8-bit digital numbers",
+    "blue": "8-bit digital numbers",
+    "dem": "metres",
+    "slope": "degrees",
+    "thermal_inertia": "thermal inertia units (8-bit-like)",
+    "grayscale": "8-bit digital numbers",
+}
+
 
 def band_indices(
     selected: Sequence[str], available: Sequence[str] = BAND_NAMES, source: str = "params.yaml"

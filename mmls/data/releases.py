@@ -202,3 +202,9 @@ def find_tiles(cfg: IngestConfig) -> tuple[list[ReleasedTile], list[str]]:
     if not tiles:
         raise InputError(root, f"no split folder of layout {cfg.layout!r} found")
     return tiles, notes
+
+
+def unlabelled_folders(cfg: IngestConfig) -> dict[str, Path]:
+    """The image folder of every split the release publishes without masks (what is handed in)."""
+    tiles, _ = find_tiles(cfg)
+    return {t.split: t.image.parent for t in tiles if t.mask is None}

@@ -60,6 +60,27 @@ class Rows:
     n_skipped: int = 0
 
 
+def read_strip(
+    src: rasterio.io.DatasetReader,
+    bands: Sequence[int],
+    window: Window,
+    context_px: int,
+) -> np.ndarray:
+    """The bands of ``window`` with ``context_px`` more pixels on each side. Context beyond the
+    raster's edge reads as nodata (NaN when the raster declares none): missing, as in
+    training, where a context pixel no allowed patch covers is missing too."""
+    if context_px == 0:
+        return read_raster(src, list(bands), window=window, out_dtype="float32")
+    c = context_px
+    wide = Window(
+        window.col_off - c, window.row_off - c, window.width + 2 * c, window.height + 2 * c
+    )
+    fill = src.nodata if src.nodata is not None else np.nan
+    return read_raster(
+        src, list(bands), window=wide, out_dtype="float32", boundless=True, fill_value=fill
+    )
+
+
 def blended_rows(
     predictor: Predictor,
     src: rasterio.io.DatasetReader,
@@ -68,14 +89,19 @@ def blended_rows(
     batch_size: int,
     a: int,
     b: int,
+    tta: bool = False,
 ) -> Iterator[Rows]:
     """Window rows ``a .. b-1`` of ``plan``, one :class:`Rows` (its finished pixel rows) each.
 
     Window rows from :meth:`RowPlan.halo` on are computed first, not yielded, so that every
     yielded pixel is the same sum, in the same order, as in one pass over the whole region:
     any split of the rows into chunks gives a bitwise identical map (with the same thread count).
+    A model with context (``predictor.context_px`` = c, recipe ``context_px``) sees each window
+    with c more pixels of imagery on every side, as in training, and its probability is taken
+    on the central window; ``tta`` averages the 8 flips/rotations (the recipe's decision).
     """
     size, width = plan.size, plan.width
+    c = predictor.context_px
     standardize = predictor.standardizer(src.nodata)
     weights = blend_weights(size, plan.overlap)
     carry_p = carry_w = None
@@ -91,21 +117,18 @@ def blended_rows(
         for j0 in range(0, len(plan.xs), batch_size):
             batch_x = plan.xs[j0 : j0 + batch_size]
             x0, x1 = batch_x[0], batch_x[-1] + size
-            raw = read_raster(
-                src,
-                list(bands),
-                window=Window(plan.col_off + x0, plan.row_off + y, x1 - x0, size),
-                out_dtype="float32",
-            )
-            data, bad = standardize(raw)
-            ok = ~bad.any(axis=0)
+            window = Window(plan.col_off + x0, plan.row_off + y, x1 - x0, size)
+            data, bad = standardize(read_strip(src, bands, window, c))
+            ok = ~bad[:, c : c + size, c : c + x1 - x0].any(axis=0)
             valid[:, x0:x1] = ok
             todo = [x for x in batch_x if ok[:, x - x0 : x - x0 + size].any()]
             n_windows += len(batch_x)
             n_skipped += len(batch_x) - len(todo)
             if todo:
-                stack = np.stack([data[:, :, x - x0 : x - x0 + size] for x in todo])
-                prob = predictor.probabilities(stack)
+                stack = np.stack([data[:, :, x - x0 : x - x0 + size + 2 * c] for x in todo])
+                prob = predictor.probabilities(stack, tta)
+                if c:
+                    prob = prob[:, c : c + size, c : c + size]
                 for k, x in enumerate(todo):
                     acc_p[:, x : x + size] += prob[k] * weights
                     acc_w[:, x : x + size] += weights
@@ -121,7 +144,8 @@ def blended_rows(
         carry_p, carry_w = acc_p[done:].copy(), acc_w[done:].copy()
 
 
-#: A source of the region's rows in order: (predictor, open composite, bands, plan, cfg) -> Rows.
+#: A source of the region's rows in order: (predictor, open composite, bands, plan, cfg, tta)
+#: -> Rows.
 RowSource = Callable[..., Iterator[Rows]]
 
 
@@ -142,6 +166,7 @@ def local_rows(
     bands: Sequence[int],
     plan: RowPlan,
     cfg: Batched,
+    tta: bool = False,
 ) -> Iterator[Rows]:
     """Every window row in this process (the default engine)."""
-    return blended_rows(predictor, src, bands, plan, cfg.batch_size, 0, len(plan.ys))
+    return blended_rows(predictor, src, bands, plan, cfg.batch_size, 0, len(plan.ys), tta)

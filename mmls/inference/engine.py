@@ -58,6 +58,7 @@ class Job:
     bands: tuple[int, ...]
     plan: RowPlan
     batch_size: int
+    tta: bool = False
 
 
 _LOADED: dict[tuple[str, str, int | None], Predictor] = {}
@@ -71,7 +72,7 @@ def _predictor(checkpoint: str, device: str, threads: int | None) -> tuple[Predi
     with _LOCK:
         if key not in _LOADED:
             set_threads(threads)
-            _LOADED[key] = Predictor.load(checkpoint, resolve_device(device))
+            _LOADED[key] = Predictor.open(checkpoint, resolve_device(device))
         return _LOADED[key], len(_LOADED)
 
 
@@ -90,7 +91,9 @@ def chunk(job: Job, a: int, b: int) -> Done:
     """Window rows ``a .. b-1`` of the job."""
     predictor, loads = _predictor(job.checkpoint, job.device, job.threads)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(job.composite) as src:
-        rows = list(blended_rows(predictor, src, job.bands, job.plan, job.batch_size, a, b))
+        rows = list(
+            blended_rows(predictor, src, job.bands, job.plan, job.batch_size, a, b, job.tta)
+        )
     return Done(rows, os.getpid(), loads)
 
 
@@ -111,9 +114,13 @@ def dask_rows(checkpoint: str, device: str, cfg: PredictConfig, log: list[Done] 
     (optional) collects a :class:`Done` without rows for every worker's warm-up, then for every
     chunk."""
 
-    def rows(predictor, src, bands, plan: RowPlan, cfg_: PredictConfig) -> Iterator[Rows]:
-        del predictor  # the workers load their own copy of the checkpoint
-        job = Job(checkpoint, device, cfg.threads, src.name, tuple(bands), plan, cfg.batch_size)
+    def rows(
+        predictor, src, bands, plan: RowPlan, cfg_: PredictConfig, tta: bool = False
+    ) -> Iterator[Rows]:
+        del predictor  # the workers load their own copy of the checkpoint (or bundle)
+        job = Job(
+            checkpoint, device, cfg.threads, src.name, tuple(bands), plan, cfg.batch_size, tta
+        )
         todo = chunks(len(plan.ys), cfg.chunk_window_rows, cfg.workers)
         with _Engine(cfg, job) as engine:
             if log is not None:

@@ -65,12 +65,11 @@ GDAL_CACHE_MB = 256  # caps GDAL's block cache (default: 5 % of RAM) so RSS stay
 
 
 class PredictConfig(Section):
-    """The ``predict`` params section (whole-scene mapping; every choice is the project's)."""
+    """How a scene is mapped (the engine part of the ``map`` params section,
+    :class:`mmls.inference.mapping.MapConfig`; every choice is the project's)."""
 
     overlap_px: int  # overlap of neighbouring windows (stride = size - overlap); 0 = tile by tile
     batch_size: int  # windows per forward pass
-    threshold: float  # mask = probability > threshold (0.5 = the argmax used by eval)
-    region: Literal["isolated", "base", "all"]  # window from regions.json, or everything
     simplify_m: float  # polygon simplification tolerance, CRS units (0 = exact pixel outlines)
     min_area_m2: float  # drop polygons (and predicted objects) smaller than this
     match_min_overlap_px: int  # object match: >= this many shared pixels ...
@@ -93,8 +92,6 @@ class PredictConfig(Section):
             raise ParamError("overlap_px", f"{self.overlap_px} must be in [0, {size})")
         if self.batch_size < 1:
             raise ParamError("batch_size", "must be >= 1")
-        if not 0.0 <= self.threshold < 1.0:
-            raise ParamError("threshold", f"{self.threshold} must be in [0, 1)")
         if self.simplify_m < 0 or self.min_area_m2 < 0:
             raise ParamError("simplify_m", "simplify_m and min_area_m2 must be >= 0")
         if self.match_min_overlap_px < 1 or not 0.0 <= self.match_min_iou <= 1.0:
@@ -162,6 +159,8 @@ def predict_scene(
     *,
     band_idx: Sequence[int],
     cfg: PredictConfig,
+    threshold: float = 0.5,
+    tta: bool = False,
     region: Window | None = None,
     truth_path: PathLike | None = None,
     landslide_class: int = 1,
@@ -177,10 +176,18 @@ def predict_scene(
     inventory class raster on the composite grid: ``landslide_class`` = landslide, its nodata =
     unmapped, not scored) is given, scores the map against it where it is mapped. ``rows``
     computes the blended rows (this process by default; mmls/inference/engine.py spreads them over
-    Dask workers). ``chunk_rows`` (multiple of 256 for block-aligned writes) is for tests only.
+    Dask workers). The mask is ``probability > threshold`` (0.5: the argmax of the two logits);
+    ``tta`` averages the 8 flips/rotations. ``chunk_rows`` (multiple of 256 for block-aligned
+    writes) is for tests only.
     """
     size = predictor.tile_size
-    cfg.validate(size)
+    try:
+        cfg.validate(size)
+    except ParamError as exc:  # a setting that does not fit this model's tile size
+        where = f"{exc.key} (map.{exc.key}, --{exc.key.replace('_', '-')})"
+        raise InputError(where, f"{exc.problem}: the model's tiles are {size} px") from exc
+    if not 0.0 <= threshold < 1.0:
+        raise InputError("threshold", f"{threshold} must be in [0, 1)")
     out_dir = Path(out_dir)
     bands = [int(b) + 1 for b in band_idx]
     if len(bands) != len(predictor.bands):
@@ -193,9 +200,10 @@ def predict_scene(
         result = SceneResult(region=region, n_pixels=plan.width * plan.height)
         tracker = ObjectTracker(plan.width)
         with open_sink(
-            out_dir, grid, region, cfg.threshold, truth_path, tracker, chunk_rows, landslide_class
+            out_dir, grid, region, threshold, truth_path, tracker, chunk_rows, landslide_class
         ) as sink:
-            _stream(rows(predictor, src, bands, plan, cfg), sink, result, len(plan.ys), progress)
+            stream = rows(predictor, src, bands, plan, cfg, tta=tta)
+            _stream(stream, sink, result, len(plan.ys), progress)
         result.n_valid = sink.n_valid
         result.n_mapped = sink.n_mapped if truth_path is not None else None
         result.confusion = sink.confusion

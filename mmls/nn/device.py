@@ -36,19 +36,26 @@ def device_label(device: torch.device) -> str:
     return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
-#: Mixed precision on CUDA: ``fp32`` (none) | ``bf16`` | ``fp16``. Never applied on CPU, so
-#: CPU results stay as they are.
+#: Mixed precision: ``fp32`` (none) | ``bf16`` (CUDA, and CPUs with bfloat16 support) | ``fp16``
+#: (CUDA only). The paper's tables use fp32, which is bitwise reproducible on CPU.
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device, amp: str) -> Iterator[None]:
-    """torch.autocast on CUDA with the named dtype; nothing on CPU or with ``fp32``."""
-    if device.type != "cuda" or amp == "fp32":
+    """torch.autocast with the named dtype on CUDA, and with bf16 on CPU; nothing with
+    ``fp32`` (or ``fp16`` on CPU, which :func:`check_amp` refuses before any training)."""
+    if amp == "fp32" or (device.type != "cuda" and amp != "bf16"):
         yield
         return
-    with torch.autocast("cuda", dtype=AMP_DTYPES[amp]):
+    with torch.autocast(device.type, dtype=AMP_DTYPES[amp]):
         yield
+
+
+def check_amp(device: torch.device, amp: str, where: str) -> None:
+    """``fp16`` needs CUDA (its gradient scaler); ``bf16`` and ``fp32`` run anywhere."""
+    if amp == "fp16" and device.type != "cuda":
+        raise InputError(where, "fp16 needs CUDA; on CPU use bf16 or fp32")
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:

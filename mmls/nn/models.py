@@ -233,9 +233,15 @@ def load_checkpoint(path: PathLike, device: torch.device | str) -> tuple[nn.Modu
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "checkpoint not found")
-    payload = load_weights_only(p)
+    return checkpoint_model(load_weights_only(p), p, device)
+
+
+def checkpoint_model(
+    payload: Any, path: PathLike, device: torch.device | str
+) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on ``device``, meta) of a loaded :func:`save_checkpoint` payload."""
     if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise InputError(p, "checkpoint has no state_dict")
+        raise InputError(path, "checkpoint has no state_dict")
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     model = build_model(
         meta["model_name"], meta["model_config"], len(meta["bands"]), bands=meta["bands"]

@@ -35,7 +35,7 @@ from mmls.data.dataset import DeviceTileSet, TileDataset, epoch_plan, make_loade
 from mmls.data.normalization import Standardizer, band_stats
 from mmls.data.store import IMAGES, MASKS, META, Store
 from mmls.metrics.confusion import scores
-from mmls.nn.device import autocast, resolve_device, set_threads, to_device
+from mmls.nn.device import autocast, check_amp, resolve_device, set_threads, to_device
 from mmls.nn.distributed import World, barrier, join, leave, shard, total, unwrap, wrap
 from mmls.nn.models import (
     architecture,
@@ -76,7 +76,7 @@ class TrainConfig(Section):
     deterministic: bool  # cudnn.deterministic; false = cudnn.benchmark instead (never both)
     num_workers: int  # DataLoader workers (the memory-mapped store rarely needs any)
     eval_batch_size: int  # batch size of the per-epoch validation pass
-    amp: Literal["fp32", "bf16", "fp16"]  # mixed precision on CUDA only (CPU runs stay fp32)
+    amp: Literal["fp32", "bf16", "fp16"]  # mixed precision: bf16 on CUDA or CPU, fp16 CUDA only
     store_on_device: bool  # CUDA: keep the standardised training set on the GPU when it fits
 
     def check(self) -> None:
@@ -157,6 +157,7 @@ def setup_torch(cfg: TrainConfig, world: World) -> torch.device:
     """Fix thread count and cuDNN mode (deterministic XOR benchmark); return the device."""
     set_threads(cfg.threads)
     device = resolve_device(cfg.device, "params.yaml:train.device")
+    check_amp(device, cfg.amp, "params.yaml:train.amp")
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
     torch.backends.cudnn.deterministic = cfg.deterministic

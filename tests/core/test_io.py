@@ -13,7 +13,14 @@ import rasterio
 from rasterio.windows import Window
 
 from mmls.core.errors import InputError
-from mmls.core.io import atomic_dir, atomic_path, open_raster, read_raster, remove_stale_tmp
+from mmls.core.io import (
+    atomic_dir,
+    atomic_path,
+    open_raster,
+    read_raster,
+    remove_stale_tmp,
+    run_stage,
+)
 from tests.rasters import write_composite
 
 
@@ -88,3 +95,21 @@ def test_a_readable_raster_reads_as_before(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             read_raster(src, 1, window=Window(0, 0, 5, 5)), data[0, :5, :5]
         )
+
+
+def test_a_stage_with_an_unwritable_output_folder_stops_before_its_work(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # os.access stands in for a read-only folder: as root (CI) a chmod would not stop a write
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.chdir(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(
+        "mmls.core.io.os.access",
+        lambda path, mode: Path(path).name != "metrics" and real_access(path, mode),
+    )
+    worked = []
+    with pytest.raises(SystemExit) as exit_:
+        run_stage(lambda: worked.append(True))
+    assert exit_.value.code == 2 and not worked
+    assert "error: metrics: is not writable" in capsys.readouterr().err

@@ -21,13 +21,14 @@ from mmls.core.paths import tile_paths
 from mmls.data.bands import BAND_NAMES
 from mmls.data.ingest import ingest_release
 from mmls.data.leakage import leakage_audit
-from mmls.data.releases import LAYOUTS, IngestConfig
+from mmls.data.releases import LAYOUTS, IngestConfig, unlabelled_folders
 from mmls.data.splitting import SPLIT_COLUMNS, table1
 from mmls.data.store import UNLABELLED, build_store, load_store
 from mmls.geo.nodata import NonPhysicalWarning
 from mmls.geo.rebuild import scene_offsets
 from mmls.inference.predictor import Predictor
-from mmls.inference.tiles import write_tile_masks
+from mmls.inference.tile_folder import predict_tile_folder
+from tests.bundles import tiny_bundle
 from tests.configs import PARAMS, REAL_PARAMS, ROOT, config
 from tests.releases import MARS, scene_tiles, tile_transform, write_raster, write_release
 
@@ -124,21 +125,21 @@ def test_unlabelled_split_is_ingested_predictable_never_scored(tmp_path) -> None
     with pytest.raises(InputError, match="unlabelled"):
         store.labelled_rows("test")
     assert len(store.labelled_rows("train")) == 2
-    # what a user hands in: one uint8 {0, 1} mask per released test tile, named and
-    # georeferenced as the released image
-    model = torch.nn.Conv2d(7, 2, 1)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.bias.zero_()
-        model.weight[1, 0] = 1.0  # landslide where the standardised red band is positive
-    predictor = Predictor(
-        model, BAND_NAMES, [500.0] * 7, [1.0] * 7, None, torch.device("cpu"), False, S, {}, "tiny"
-    )
+    # what a user hands in (mmls predict-tiles, the predict_tiles stage): one uint8 {0, 1} mask
+    # per released test tile, named and georeferenced as the released image
+    bundle = tiny_bundle(pixel_size_m=232.0)
+    for b in BAND_NAMES:
+        bundle.convention.quantiles[b] = [10.0, 500.0, 990.0]  # the release's [0, 1000) values
+    bundle.normalization.update(mean=[500.0] * 7, std=[290.0] * 7)
+    folders = unlabelled_folders(cfg(tmp_path / "rel"))
+    assert list(folders) == ["test"]
+    predictor = Predictor.of_bundle(bundle, torch.device("cpu"))
     out = tmp_path / "masks"
-    out.mkdir()
-    written = write_tile_masks(predictor, store, store.rows("test"), tmp_path / "tiles", out, 2)
+    predict_tile_folder(
+        predictor, bundle, folders["test"], out, layout="mmlsv2-challenge", progress=False
+    )
     released = sorted((tmp_path / "rel/test/images").iterdir())
-    assert sorted(written["file"]) == [p.name for p in released]
+    assert sorted(p.name for p in out.glob("*.tif")) == [p.name for p in released]
     for path in released:
         got, profile = read(out / path.name)
         _, want = read(path)
@@ -147,7 +148,9 @@ def test_unlabelled_split_is_ingested_predictable_never_scored(tmp_path) -> None
         image = read(
             tile_paths(tmp_path / "tiles", "base", *map(int, path.stem[3:].split("_row")))[0]
         )[0]
-        assert np.array_equal(got[0], (image[0] > 500).astype(np.uint8))
+        data, _ = predictor.standardizer(None)(image.astype(np.float32))
+        expected = predictor.probabilities(data[None])[0] > 0.5
+        assert np.array_equal(got[0], expected.astype(np.uint8))
 
 
 def test_a_tile_off_its_region_grid_is_an_error_naming_it(release) -> None:

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from mmls.core.paths import CHECKPOINT_NAME
 from mmls.inference.engine import ADDRESS_ENV, Done, chunks, dask_rows, in_order
 from mmls.inference.predictor import Predictor
-from mmls.inference.scene import PredictConfig, predict_scene
+from mmls.inference.scene import predict_scene
 from mmls.nn.models import build_model, save_checkpoint
-from tests.configs import config
+from tests.configs import engine_config
 from tests.rasters import write_composite
 
 UNET = {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None}
@@ -44,7 +44,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def run(scene, out: Path, log: list[Done] | None = None, **kw) -> np.ndarray:
     composite, checkpoint = scene
-    cfg = config("predict", PredictConfig, threads=1, batch_size=3, overlap_px=32, **kw)
+    cfg = engine_config(threads=1, batch_size=3, overlap_px=32, **kw)
     torch.set_num_threads(1)
     predictor = Predictor.load(checkpoint, torch.device("cpu"))
     out.mkdir()

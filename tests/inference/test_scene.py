@@ -19,11 +19,16 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 from torch import nn
 
-from mmls.core.paths import CHECKPOINT_NAME, model_dir
+from mmls.api import engine as api_engine
+from mmls.core.paths import bundle_path, map_dir
+from mmls.inference.bundle import write_bundle
+from mmls.inference.predictor import Predictor
 from mmls.inference.scene import PredictConfig, predict_scene
 from mmls.inference.sinks import MASK_NODATA, PROB_NODATA
 from mmls.inference.windows import window_origins
-from tests.configs import PARAMS, config
+from mmls.nn.models import build_model
+from tests.bundles import tiny_bundle
+from tests.configs import PARAMS, ROOT, engine_config
 from tests.inference.scene_helpers import SIZE, conv_model, identity_predictor
 from tests.rasters import (
     MARS_EQC,
@@ -33,11 +38,9 @@ from tests.rasters import (
     write_inventory,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def pcfg(**kw: object) -> PredictConfig:
-    return config("predict", PredictConfig, **kw)
+    return engine_config(**kw)
 
 
 @pytest.fixture(autouse=True)
@@ -279,11 +282,11 @@ def test_min_area_and_simplify(tmp_path) -> None:
     assert n_vertices < n_before
 
 
-# ------------------------------------------------------------------------------- the stage
+# ----------------------------------------------------------------- the map and map_score stages
 @pytest.fixture
 def project(tmp_path) -> Path:
-    from mmls.nn.models import build_model, save_checkpoint
-
+    """A pipeline folder with a composite, its aligned inventory, holdout regions and the
+    `model`'s bundle (a U-Net with random weights, made for [0, 1) values at 100 m)."""
     width, height = 400, 300
     write_composite(tmp_path / "composite.tif", width, height, nodata_box=(0, 30, 0, 30))
     classes = np.zeros((height, width), np.uint8)
@@ -302,24 +305,24 @@ def project(tmp_path) -> Path:
     cfg = {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None}
     torch.manual_seed(0)
     model = build_model("unet", cfg, in_channels=7)
-    meta = {
-        "model_name": "unet",
-        "model_config": cfg,
-        "bands": ["red", "green", "blue", "dem", "slope", "thermal_inertia", "grayscale"],
-        "normalization": {"mean": [0.5] * 7, "std": [0.3] * 7, "nodata": -9999.0},
-        "tile_size": 128,
+    bundle = tiny_bundle(
+        model_name="unet", model_config=cfg, state_dict=model.state_dict(), tile_size_px=128
+    )
+    write_bundle(tmp_path / bundle_path("unet"), bundle)
+    params = {**PARAMS, "model": "unet"}
+    params["map"] = {
+        **PARAMS["map"],
+        "threads": 1,
+        "scenes": {"here": {"composite": "composite.tif", "region": "isolated"}},
+        "scores": {"here": {"inventory": "data/aligned/inventory.tif"}},
     }
-    save_checkpoint(tmp_path / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME, model, meta)
-    params = {**PARAMS, "scene": {"composite": "composite.tif", "inventory": "unused.tif"}}
-    params["model"] = "unet"
-    params["predict"] = {**PARAMS["predict"], "threads": 1}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
 
-def run_stage(cwd: Path) -> subprocess.CompletedProcess:
+def run_stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "predict.py")],
+        [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--scene", "here"],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -327,16 +330,24 @@ def run_stage(cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
-    result = run_stage(project)
+def test_stages_map_the_isolated_region_and_score_it(project) -> None:
+    result = run_stage(project, "map")
     assert result.returncode == 0, result.stderr
-    out = project / "predictions/scene"
-    assert {p.name for p in out.iterdir()} == {"probability.tif", "mask.tif", "landslides.gpkg"}
+    out = project / map_dir("here")
+    assert {p.name for p in out.iterdir()} == {
+        "probability.tif",
+        "mask.tif",
+        "landslides.gpkg",
+        "summary.json",
+        "quicklook.png",
+    }
     prob, meta = read(out / "probability.tif")
-    assert meta["shape"] == (300, 400)
-    assert (prob[:, :200] == PROB_NODATA).all() and (prob[:, 200:] >= 0).all()
-    rec = json.loads((project / "metrics/predict.json").read_text())
-    assert rec["region"] == "isolated" and rec["region_col_off"] == 200
+    assert meta["shape"] == (300, 200) and (prob >= 0).all()  # the isolated region's window
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["window"]["col_off"] == 200 and summary["model"]["name"] == "unet"
+    result = run_stage(project, "map_score")
+    assert result.returncode == 0, result.stderr
+    rec = json.loads((project / "metrics/map_scores/here.json").read_text())
     assert rec["tp"] + rec["fp"] + rec["fn"] + rec["tn"] == 180 * 300 == rec["n_scored_pixels"]
     for key in (
         "precision",
@@ -348,29 +359,45 @@ def test_stage_maps_the_isolated_region_and_scores_it(project) -> None:
         "obj_recall",
         "obj_precision",
         "obj_n_true",
-        "mpx_per_s",
         "object_match_rule",
     ):
         assert rec[key] is not None, key
     assert rec["obj_n_true"] == 1
 
 
-def test_stage_maps_a_scene_without_inventory_and_says_it_is_not_scored(project) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["scene"]["inventory"] = None  # a new region: no inventory at all
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    (project / "data/aligned/inventory.tif").unlink()
-    result = run_stage(project)
-    assert result.returncode == 0, result.stderr
-    assert "not scored: scene.inventory is null" in result.stdout
-    rec = json.loads((project / "metrics/predict.json").read_text())
-    assert rec["miou"] is None and rec["n_scored_pixels"] is None and rec["n_polygons"] >= 0
-    assert (project / "predictions/scene/probability.tif").is_file()
+def test_the_score_stage_gives_the_scores_of_scoring_while_mapping(project) -> None:
+    assert run_stage(project, "map").returncode == 0
+    assert run_stage(project, "map_score").returncode == 0
+    rec = json.loads((project / "metrics/map_scores/here.json").read_text())
+    predictor = Predictor.open(project / bundle_path("unet"), torch.device("cpu"))
+    (project / "direct").mkdir()
+    direct = predict_scene(
+        predictor,
+        project / "composite.tif",
+        project / "direct",
+        band_idx=range(7),
+        cfg=api_engine(threads=1),
+        region=Window(200, 0, 200, 300),
+        truth_path=project / "data/aligned/inventory.tif",
+        progress=False,
+    ).record()
+    for key in (
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "miou",
+        "obj_n_true",
+        "obj_n_pred",
+        "obj_recall",
+        "obj_precision",
+    ):
+        assert rec[key] == direct[key], key
 
 
-def test_stage_without_checkpoint_fails_cleanly(project) -> None:
-    (project / model_dir("unet", PARAMS["seeds"][0]) / CHECKPOINT_NAME).unlink()
-    result = run_stage(project)
+def test_stage_without_bundle_fails_cleanly(project) -> None:
+    (project / bundle_path("unet")).unlink()
+    result = run_stage(project, "map")
     assert result.returncode == 2
-    assert "best.pt" in result.stderr and "Traceback" not in result.stderr
-    assert not (project / "predictions").exists() or not any((project / "predictions").iterdir())
+    assert "unet.mmls.pt: bundle not found" in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "maps").exists() or not any((project / "maps").iterdir())
