@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from mmls.core.io import PathLike
-from mmls.inference.bundle import Bundle, model_card, read_bundle
+from mmls.inference.bundle import Bundle, bundle_predictor, model_card, read_bundle
 from mmls.inference.compatibility import Allowances
 from mmls.inference.mapping import MapOptions, map_scene
-from mmls.inference.predictor import Predictor
 from mmls.inference.scene import PredictConfig
 from mmls.inference.tile_folder import predict_tile_folder
 from mmls.nn.device import resolve_device, set_threads
@@ -118,7 +117,7 @@ class Model:
     ) -> dict[str, Any]:
         """One mask per tile of ``folder`` into ``out_dir`` (:mod:`mmls.inference.tile_folder`)."""
         set_threads(threads)
-        predictor = Predictor.of_bundle(
+        predictor = bundle_predictor(
             self.bundle, resolve_device(device, "--device"), str(self.path)
         )
         return predict_tile_folder(

@@ -7,8 +7,7 @@ from mmls.core import paths
 from mmls.core.config import load_params, section, value
 from mmls.core.io import atomic_dir, run_stage, write_json
 from mmls.data.releases import IngestConfig, unlabelled_folders
-from mmls.inference.bundle import read_bundle
-from mmls.inference.predictor import Predictor
+from mmls.inference.bundle import bundle_predictor, read_bundle
 from mmls.inference.tile_folder import predict_tile_folder
 from mmls.nn.device import resolve_device
 
@@ -18,7 +17,7 @@ def main() -> None:
     cfg = section(params, "ingest", IngestConfig)
     model = value(params, "model", str)
     bundle = read_bundle(paths.bundle_path(model))
-    predictor = Predictor.of_bundle(bundle, resolve_device("cpu"), str(paths.bundle_path(model)))
+    predictor = bundle_predictor(bundle, resolve_device("cpu"), str(paths.bundle_path(model)))
     folders = unlabelled_folders(cfg)
     counts = {}
     with atomic_dir(paths.TILE_PREDICTIONS) as tmp:

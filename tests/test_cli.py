@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,15 @@ def test_the_api_maps_as_the_command_does(tmp_path) -> None:
     assert s["model"]["name"] == "tiny"
     with rasterio.open(tmp_path / "out" / "probability.tif") as src:
         assert src.shape == (64, 96)
+
+
+def test_check_finds_a_fifo_that_would_block_dvc(tmp_path) -> None:
+    tiles = tmp_path / "data" / "tiles"
+    tiles.mkdir(parents=True)
+    os.mkfifo(tiles / "col00000_row00000.tif")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    done = mmls("check", str(tmp_path))
+    assert done.returncode == 2
+    assert "col00000_row00000.tif: is not a regular file" in done.stderr
+    assert "DVC's hashing would block on it forever" in done.stderr

@@ -72,7 +72,7 @@ def value_convention(
         values = "scaled [0, 1]" if "scaled" in description else "raw"
     else:
         values = "scaled [0, 1]" if scaled else "raw"
-        description = f"{values}, read off the training values (no release layout ingested)"
+        description = "read off the training values (no release layout was ingested)"
     return ValueConvention(values, layout, description, dict(quantiles))
 
 

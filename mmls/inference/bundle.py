@@ -35,7 +35,8 @@ import torch
 
 from mmls.core.errors import InputError
 from mmls.core.io import PathLike, atomic_path
-from mmls.nn.models import build_model, load_weights_only
+from mmls.inference.predictor import Predictor
+from mmls.nn.models import build_model, checkpoint_model, load_weights_only
 
 SCHEMA = "mmls.bundle"
 SCHEMA_VERSION = 1
@@ -202,7 +203,11 @@ def model_card(bundle: Bundle, source: str = "") -> str:
     from (``mmls info``)."""
     rec = bundle.record()
     conv, inf, prov = bundle.convention, bundle.inference, bundle.provenance
-    threshold = "argmax (probability > 0.5)" if inf.threshold is None else f"{inf.threshold:g}"
+    threshold = (
+        "the argmax of the two logits (probability > 0.5)"
+        if inf.threshold is None
+        else f"{inf.threshold:g} ({inf.decision})"
+    )
     pixel = f"{bundle.pixel_size_m:g} m" if bundle.pixel_size_m else "unknown (not georeferenced)"
     lines = [
         f"# {bundle.model_name}"
@@ -225,7 +230,7 @@ def model_card(bundle: Bundle, source: str = "") -> str:
         "",
         "## Decision",
         f"test-time augmentation: {'yes (8 flips/rotations)' if inf.tta else 'no'}",
-        f"threshold: {threshold} ({inf.decision})",
+        f"threshold: {threshold}",
         "",
         "## Scores",
         *(
@@ -241,3 +246,36 @@ def model_card(bundle: Bundle, source: str = "") -> str:
     crs = bundle.crs_wkt or "none"
     lines += ["", "## CRS", textwrap.shorten(crs, 300)]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def bundle_predictor(bundle: Bundle, device: torch.device, source: str = "") -> Predictor:
+    """The predictor of a bundle: the same model, standardisation and layout as the checkpoint
+    it wraps (:class:`mmls.inference.predictor.Predictor`)."""
+    norm = bundle.normalization
+    return Predictor(
+        model=bundle.build(device),
+        bands=tuple(bundle.bands),
+        mean=list(norm["mean"]),
+        std=list(norm["std"]),
+        nodata=norm["nodata"],
+        device=device,
+        channels_last=bundle.channels_last,
+        tile_size=bundle.tile_size_px,
+        meta=bundle.record(),
+        source=source,
+        context_px=bundle.context_px,
+        amp=bundle.amp,
+    )
+
+
+def load_predictor(path: PathLike, device: torch.device) -> Predictor:
+    """The predictor of a bundle or of a training checkpoint, whichever ``path`` holds (read
+    once): the engine's workers load either."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "model file not found" if not p.exists() else "not a regular file")
+    payload = load_weights_only(p)
+    if is_bundle_payload(payload):
+        return bundle_predictor(bundle_of(payload, p), device, str(p))
+    model, meta = checkpoint_model(payload, p, device)
+    return Predictor.of_checkpoint(model, meta, device, str(p))

@@ -38,6 +38,7 @@ import rasterio
 from mmls.core.errors import InputError
 from mmls.core.io import open_raster
 from mmls.inference.blending import Rows, RowSource, blended_rows, local_rows
+from mmls.inference.bundle import load_predictor
 from mmls.inference.predictor import Predictor
 from mmls.inference.scene import PredictConfig
 from mmls.inference.windows import RowPlan
@@ -72,7 +73,7 @@ def _predictor(checkpoint: str, device: str, threads: int | None) -> tuple[Predi
     with _LOCK:
         if key not in _LOADED:
             set_threads(threads)
-            _LOADED[key] = Predictor.open(checkpoint, resolve_device(device))
+            _LOADED[key] = load_predictor(checkpoint, resolve_device(device))
         return _LOADED[key], len(_LOADED)
 
 

@@ -42,11 +42,10 @@ from mmls.core.errors import InputError
 from mmls.core.io import PathLike, atomic_dir, open_raster, read_json, write_json
 from mmls.geo.align import align_inventory
 from mmls.geo.raster import Grid, check_complete
-from mmls.inference.bundle import Bundle, read_bundle
+from mmls.inference.bundle import Bundle, bundle_predictor, read_bundle
 from mmls.inference.compatibility import Allowances, check_scene
 from mmls.inference.engine import row_source
 from mmls.inference.polygons import POLYGONS_NAME
-from mmls.inference.predictor import Predictor
 from mmls.inference.quicklook import QUICKLOOK_NAME, write_quicklook
 from mmls.inference.scene import PredictConfig, predict_scene
 from mmls.inference.sinks import MASK_NAME, PROB_NAME
@@ -222,7 +221,7 @@ def map_scene(
     tta = options.tta if options.tta is not None else bundle.inference.tta
     set_threads(cfg.threads)
     device = resolve_device(cfg.device, "--device")
-    predictor = Predictor.of_bundle(bundle, device, str(model_path))
+    predictor = bundle_predictor(bundle, device, str(model_path))
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
         work = tmp / ".work"

@@ -15,16 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmls.core.errors import InputError
 from mmls.core.io import PathLike
 from mmls.data.bands import band_indices
 from mmls.data.context import context_index
 from mmls.data.dataset import TileDataset
 from mmls.data.normalization import Standardizer
 from mmls.data.store import Store
-from mmls.inference.bundle import Bundle, bundle_of, is_bundle_payload
 from mmls.nn.device import autocast, to_device
-from mmls.nn.models import checkpoint_model, load_checkpoint, load_weights_only
+from mmls.nn.models import load_checkpoint
 from mmls.nn.probability import landslide_probability
 
 
@@ -72,39 +70,6 @@ class Predictor:
             source=source,
             context_px=int(meta.get("recipe", {}).get("context_px", 0)),
             amp=str(meta.get("train_config", {}).get("amp", "fp32")),
-        )
-
-    @classmethod
-    def open(cls, path: PathLike, device: torch.device) -> Predictor:
-        """The predictor of a model bundle or of a training checkpoint, whichever ``path`` holds
-        (read once)."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(p, "model file not found" if not p.exists() else "not a regular file")
-        payload = load_weights_only(p)
-        if is_bundle_payload(payload):
-            return cls.of_bundle(bundle_of(payload, p), device, str(p))
-        model, meta = checkpoint_model(payload, p, device)
-        return cls.of_checkpoint(model, meta, device, str(p))
-
-    @classmethod
-    def of_bundle(cls, bundle: Bundle, device: torch.device, source: str = "") -> Predictor:
-        """The predictor of a model bundle (:mod:`mmls.inference.bundle`): the same model,
-        standardisation and layout as the checkpoint it wraps."""
-        norm = bundle.normalization
-        return cls(
-            model=bundle.build(device),
-            bands=tuple(bundle.bands),
-            mean=list(norm["mean"]),
-            std=list(norm["std"]),
-            nodata=norm["nodata"],
-            device=device,
-            channels_last=bundle.channels_last,
-            tile_size=bundle.tile_size_px,
-            meta=bundle.record(),
-            source=source,
-            context_px=bundle.context_px,
-            amp=bundle.amp,
         )
 
     def band_indices(self, available: Sequence[str]) -> list[int]:

@@ -26,7 +26,7 @@ from mmls.data.splitting import SPLIT_COLUMNS, table1
 from mmls.data.store import UNLABELLED, build_store, load_store
 from mmls.geo.nodata import NonPhysicalWarning
 from mmls.geo.rebuild import scene_offsets
-from mmls.inference.predictor import Predictor
+from mmls.inference.bundle import bundle_predictor
 from mmls.inference.tile_folder import predict_tile_folder
 from tests.bundles import tiny_bundle
 from tests.configs import PARAMS, REAL_PARAMS, ROOT, config
@@ -133,7 +133,7 @@ def test_unlabelled_split_is_ingested_predictable_never_scored(tmp_path) -> None
     bundle.normalization.update(mean=[500.0] * 7, std=[290.0] * 7)
     folders = unlabelled_folders(cfg(tmp_path / "rel"))
     assert list(folders) == ["test"]
-    predictor = Predictor.of_bundle(bundle, torch.device("cpu"))
+    predictor = bundle_predictor(bundle, torch.device("cpu"))
     out = tmp_path / "masks"
     predict_tile_folder(
         predictor, bundle, folders["test"], out, layout="mmlsv2-challenge", progress=False

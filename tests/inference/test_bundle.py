@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from mmls.core.errors import InputError
-from mmls.inference.bundle import SCHEMA_VERSION, model_card, read_bundle, write_bundle
-from mmls.inference.predictor import Predictor
+from mmls.inference.bundle import (
+    SCHEMA_VERSION,
+    load_predictor,
+    model_card,
+    read_bundle,
+    write_bundle,
+)
 from mmls.nn.models import save_checkpoint
 from tests.bundles import tiny_bundle, write_tiny_bundle
 
@@ -28,7 +33,7 @@ def test_a_bundle_loads_weights_only_and_reads_back_what_was_written(tmp_path) -
 
 def test_a_predictor_opens_a_bundle_or_a_checkpoint(tmp_path) -> None:
     path = write_tiny_bundle(tmp_path / "b.mmls.pt", context_px=16)
-    predictor = Predictor.open(path, torch.device("cpu"))
+    predictor = load_predictor(path, torch.device("cpu"))
     assert predictor.context_px == 16 and predictor.tile_size == 32
     bundle = tiny_bundle()
     meta = {
@@ -39,7 +44,7 @@ def test_a_predictor_opens_a_bundle_or_a_checkpoint(tmp_path) -> None:
         "tile_size": 32,
     }
     save_checkpoint(tmp_path / "best.pt", bundle.state_dict, meta)
-    assert Predictor.open(tmp_path / "best.pt", torch.device("cpu")).tile_size == 32
+    assert load_predictor(tmp_path / "best.pt", torch.device("cpu")).tile_size == 32
 
 
 def test_what_is_not_a_bundle_is_refused_naming_the_file(tmp_path) -> None:
@@ -65,7 +70,7 @@ def test_the_model_card_says_what_the_model_takes_and_earned() -> None:
         "tile: 32 px",
         "values: scaled [0, 1]",
         "pixel size: 100 m",
-        "threshold: argmax",
+        "threshold: the argmax of the two logits",
         "paper: test, test: mIoU 0.6000",
         "git_revision: test",
     ):

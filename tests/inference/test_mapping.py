@@ -12,9 +12,9 @@ import torch
 from rasterio.windows import Window
 
 from mmls.core.errors import InputError
+from mmls.inference.bundle import load_predictor
 from mmls.inference.compatibility import Allowances
 from mmls.inference.mapping import MapOptions, map_scene
-from mmls.inference.predictor import Predictor
 from mmls.inference.scene import predict_scene
 from tests.api_helpers import ENGINE
 from tests.bundles import write_tiny_bundle
@@ -73,7 +73,7 @@ def test_a_map_writes_cogs_polygons_summary_and_quicklook(tmp_path, scene, bundl
 def test_the_map_is_the_pipeline_predictors_map_bit_for_bit(tmp_path, scene, bundle) -> None:
     map_scene(bundle, scene, tmp_path / "out", ENGINE, MapOptions(progress=False))
     (tmp_path / "plain").mkdir()
-    predictor = Predictor.open(bundle, CPU)
+    predictor = load_predictor(bundle, CPU)
     predict_scene(
         predictor, scene, tmp_path / "plain", band_idx=range(7), cfg=ENGINE, progress=False
     )
@@ -111,7 +111,7 @@ def test_a_context_model_maps_with_its_context(tmp_path, scene) -> None:
     cfg = ENGINE.model_copy(update={"overlap_px": 0})
     map_scene(bundle, scene, tmp_path / "out", cfg, MapOptions(progress=False))
     prob, _, _ = read(tmp_path / "out" / "probability.tif")
-    predictor = Predictor.open(bundle, CPU)
+    predictor = load_predictor(bundle, CPU)
     with rasterio.open(scene) as src:  # the window at (32, 32) and its 16 px of context
         raw = src.read(window=Window(16, 16, 64, 64), out_dtype="float32")
     data, _ = predictor.standardizer(-9999.0)(raw)

@@ -21,8 +21,7 @@ from torch import nn
 
 from mmls.api import engine as api_engine
 from mmls.core.paths import bundle_path, map_dir
-from mmls.inference.bundle import write_bundle
-from mmls.inference.predictor import Predictor
+from mmls.inference.bundle import load_predictor, write_bundle
 from mmls.inference.scene import PredictConfig, predict_scene
 from mmls.inference.sinks import MASK_NODATA, PROB_NODATA
 from mmls.inference.windows import window_origins
@@ -369,7 +368,7 @@ def test_the_score_stage_gives_the_scores_of_scoring_while_mapping(project) -> N
     assert run_stage(project, "map").returncode == 0
     assert run_stage(project, "map_score").returncode == 0
     rec = json.loads((project / "metrics/map_scores/here.json").read_text())
-    predictor = Predictor.open(project / bundle_path("unet"), torch.device("cpu"))
+    predictor = load_predictor(project / bundle_path("unet"), torch.device("cpu"))
     (project / "direct").mkdir()
     direct = predict_scene(
         predictor,

@@ -9,7 +9,7 @@ import torch
 
 from mmls.core.errors import InputError
 from mmls.data.releases import LAYOUTS
-from mmls.inference.predictor import Predictor
+from mmls.inference.bundle import bundle_predictor
 from mmls.inference.tile_folder import predict_tile_folder
 from tests.bundles import tiny_bundle as tiny_232
 from tests.releases import PIXEL, scene_tiles, write_release
@@ -31,7 +31,7 @@ def tiny_bundle(**kw):
 
 
 def _run(bundle, folder, out, **kw):
-    predictor = Predictor.of_bundle(bundle, torch.device("cpu"))
+    predictor = bundle_predictor(bundle, torch.device("cpu"))
     return predict_tile_folder(predictor, bundle, folder, out, progress=False, **kw)
 
 
