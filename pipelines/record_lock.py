@@ -40,7 +40,11 @@ def record(dvcfile: str, patterns: list[str], dry_run: bool = False) -> list[str
         if stage.name not in old:
             print(f"skip {stage.name}: never run, nothing to keep", file=sys.stderr)
             continue
-        stage.save_deps()  # the dependencies as they are now: code, data, params
+        for dep in stage.deps:  # as they are now: code, data, params ...
+            if getattr(dep, "params", None) is not None or dep.exists:
+                dep.save()
+            elif not dep.hash_info:  # ... or, for another stage's missing output, as recorded
+                raise SystemExit(f"{stage.name}: {dep} is missing and not in dvc.lock")
         entry = to_single_stage_lockfile(stage)
         if old[stage.name].get("outs") is not None:
             entry["outs"] = old[stage.name]["outs"]  # what ran elsewhere and is in the cache
