@@ -44,7 +44,13 @@ from mmls.nn.models import build_model, check_input_size, load_checkpoint
 from mmls.nn.training import TrainConfig
 from tests.configs import PARAMS, ROOT
 from tests.dvc_projects import make_dvc_project, run, write_params
-from tests.rasters import MARS_EQC, ORIGIN, PIXEL_M, write_composite, write_inventory
+from tests.rasters import (
+    MARS_EQC,
+    ORIGIN,
+    write_composite,
+    write_inventory,
+    write_tiled_composite,
+)
 from tests.releases import MARS, scene_tiles, tile_transform, write_raster, write_release
 
 CASES: list[tuple[str, Callable[[Path], str]]] = []
@@ -219,21 +225,7 @@ def _(tmp):
 @case("raster: a truncated composite fails at the first stage that opens it")
 def _(tmp):
     path = tmp / "c.tif"
-    profile = dict(
-        driver="GTiff",
-        width=512,
-        height=512,
-        count=7,
-        dtype="float32",
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-        compress="deflate",
-        crs=MARS_EQC,
-        transform=rasterio.transform.from_origin(*ORIGIN, PIXEL_M, PIXEL_M),
-    )
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.random.default_rng(0).random((7, 512, 512), dtype=np.float32))
+    write_tiled_composite(path)
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size // 2)
     return raises(lambda: check_composite(path, BAND_NAMES), "c.tif", "truncated")

@@ -85,3 +85,35 @@ def write_inventory(
         nodata=nodata,
     ) as dst:
         dst.write(classes.astype(np.uint8), 1)
+
+
+def write_tiled_composite(
+    path: Path, count: int = len(BAND_NAMES), *, sparse: bool = False, describe: bool = False
+) -> None:
+    """A 512 x 512 composite in 256-px DEFLATE blocks (what a truncation cuts into).
+
+    ``sparse``: its top-left block is all nodata and, with GDAL's SPARSE_OK, never written.
+    ``describe``: band descriptions set after the pixels, which makes GDAL rewrite the TIFF
+    directory at the file's end (without, it stays at the start, before the blocks)."""
+    data = np.random.default_rng(0).random((count, 512, 512), dtype=np.float32)
+    if sparse:
+        data[:, :256, :256] = -9999.0
+    profile = dict(
+        driver="GTiff",
+        width=512,
+        height=512,
+        count=count,
+        dtype="float32",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+        crs=MARS_EQC,
+        transform=composite_transform(),
+        nodata=-9999.0,
+        sparse_ok=sparse,
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for i, name in enumerate(BAND_NAMES[:count] if describe else (), start=1):
+            dst.set_band_description(i, name)

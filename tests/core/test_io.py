@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.windows import Window
 
 from mmls.core.errors import InputError
@@ -21,7 +20,7 @@ from mmls.core.io import (
     remove_stale_tmp,
     run_stage,
 )
-from tests.rasters import write_composite
+from tests.rasters import write_composite, write_tiled_composite
 
 
 def _dead_pid() -> int:
@@ -66,20 +65,7 @@ def test_a_fifo_named_like_a_raster_is_refused_without_blocking(tmp_path: Path) 
 
 def test_a_truncated_raster_names_the_file_band_and_window(tmp_path: Path) -> None:
     path = tmp_path / "comp.tif"
-    rng = np.random.default_rng(0)
-    profile = dict(
-        driver="GTiff",
-        width=512,
-        height=512,
-        count=2,
-        dtype="float32",
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-        compress="deflate",
-    )
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(rng.random((2, 512, 512), dtype=np.float32))
+    write_tiled_composite(path, count=2)
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size // 2)
     with open_raster(path) as src, pytest.raises(InputError) as err:
