@@ -116,28 +116,29 @@ def pixel_size_m(src: rasterio.DatasetReader) -> float:
     return math.sqrt(a * e) * factor
 
 
-def check_pixel_size(
-    scene_m: float, model_m: float | None, path: PathLike, allow: bool
-) -> str | None:
-    """None when the sizes agree within :data:`MAX_PIXEL_FACTOR`; else an error, or with
-    ``allow`` the note the summary records."""
+def pixel_size_problem(scene_m: float, model_m: float | None) -> str | None:
+    """Why the scene's pixel size does not fit the model's (None when within
+    :data:`MAX_PIXEL_FACTOR`, or when the model's is unknown)."""
     if model_m is None:
-        return "the model's pixel size is unknown (training data not georeferenced): not checked"
+        return None
     factor = max(scene_m / model_m, model_m / scene_m)
     if factor <= MAX_PIXEL_FACTOR:
         return None
     finer = "finer" if scene_m < model_m else "coarser"
-    problem = (
+    return (
         f"pixel size {scene_m:.4g} m is {factor:.2f}x {finer} than the model's {model_m:.4g} m "
         f"(more than {MAX_PIXEL_FACTOR}x)"
     )
-    if not allow:
-        raise InputError(
-            path,
-            f"{problem}: use a model trained near {scene_m:.4g} m, resample the scene to about "
-            f"{model_m:.4g} m, or override with --allow-pixel-size",
-        )
-    return f"overridden: {problem}"
+
+
+PIXEL_ADVICE = (
+    "use a model trained near {scene:.4g} m, resample the scene to about {model:.4g} m, or "
+    "override with --allow-pixel-size"
+)
+VALUE_ADVICE = (
+    "use a model trained on this convention, or override with --allow-value-mismatch (the map "
+    "will likely be wrong)"
+)
 
 
 def sample_windows(window: Window, n: int = SAMPLE_WINDOWS, size: int = SAMPLE_PX) -> list[Window]:
@@ -239,6 +240,25 @@ def value_problems(scene: np.ndarray, bundle: Bundle) -> list[str]:
     return out
 
 
+def refuse(
+    path: PathLike, scene_m: float, bundle: Bundle, values: Sequence[str], allow: Allowances
+) -> list[str]:
+    """One error naming every pixel-size and value problem not allowed (a user learns
+    everything at once); else the notes the summary records (overrides, an unknown size)."""
+    pixel = pixel_size_problem(scene_m, bundle.pixel_size_m)
+    refused = []
+    if pixel and not allow.pixel_size:
+        refused.append(f"{pixel}: {PIXEL_ADVICE.format(scene=scene_m, model=bundle.pixel_size_m)}")
+    if values and not allow.value_mismatch:
+        refused.append(f"{'; '.join(values)}: {VALUE_ADVICE}")
+    if refused:
+        raise InputError(path, "; and ".join(refused))
+    notes = [f"overridden: {p}" for p in [pixel, *values] if p]
+    if bundle.pixel_size_m is None:
+        notes.append("the model's pixel size is unknown (training data not georeferenced)")
+    return notes
+
+
 def check_scene(
     src: rasterio.DatasetReader,
     path: PathLike,
@@ -247,28 +267,19 @@ def check_scene(
     band_map: Sequence[str] | None,
     allow: Allowances,
 ) -> dict[str, Any]:
-    """Every refusal of the module docstring, in order; returns what the summary records
-    (band order, pixel size, sampled quantiles, overrides)."""
+    """Every refusal of the module docstring; the pixel size and the value convention are
+    reported together, in one line, so that a user learns everything at once. Returns what the
+    summary records (band order, pixel size, sampled quantiles, overrides)."""
     if src.crs is None:
         raise InputError(path, "has no CRS: georeference it (the pixel size and map need one)")
     bands = band_order(src, path, bundle.bands, band_map)
     scene_m = pixel_size_m(src)
-    notes = [
-        n for n in [check_pixel_size(scene_m, bundle.pixel_size_m, path, allow.pixel_size)] if n
-    ]
     quantiles, n_valid = sample_quantiles(src, bands, window)
     if quantiles is None:  # the sample missed them, or there are none: look everywhere
         quantiles, n_valid = scan_quantiles(src, bands, window)
     if quantiles is None:
         raise InputError(path, "no valid pixel in the mapped area: the scene is all nodata there")
-    problems = value_problems(quantiles, bundle)
-    if problems and not allow.value_mismatch:
-        raise InputError(
-            path,
-            "; ".join(problems) + ". Use a model trained on this convention, or override with "
-            "--allow-value-mismatch (the map will likely be wrong)",
-        )
-    notes += [f"overridden: {p}" for p in problems]
+    notes = refuse(path, scene_m, bundle, value_problems(quantiles, bundle), allow)
     return {
         "file_bands": bands,
         "pixel_size_m": scene_m,

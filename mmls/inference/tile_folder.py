@@ -29,8 +29,8 @@ from mmls.inference.bundle import Bundle
 from mmls.inference.compatibility import (
     Allowances,
     band_order,
-    check_pixel_size,
     pixel_size_m,
+    refuse,
     value_problems,
 )
 from mmls.inference.mapping import check_out_dir
@@ -73,24 +73,14 @@ def check_tiles(
                 sizes.add(round(pixel_size_m(src), 3))
             raw = read_raster(src, list(bands), out_dtype="float32").reshape(len(bands), -1)
             sample.append(raw[:, ~invalid_pixels(raw, src.nodata).any(axis=0)])
-    for size in sorted(sizes):
-        note = check_pixel_size(size, bundle.pixel_size_m, tiles[0].parent, allow.pixel_size)
-        notes += [note] if note else []
     values = np.concatenate(sample, axis=1)
     if values.shape[1] == 0:
         raise InputError(tiles[0].parent, "the sampled tiles hold no valid pixel (all nodata)")
     quantiles = np.percentile(values.astype(np.float64), [1, 50, 99], axis=1).T
     problems = value_problems(quantiles, bundle)
-    if problems and not allow.value_mismatch:
-        raise InputError(
-            tiles[0].parent,
-            "; ".join(problems) + ". Use a model trained on this "
-            "convention, or override with --allow-value-mismatch",
-        )
-    return {
-        "sampled_tiles": len(sample),
-        "overrides": notes + [f"overridden: {p}" for p in problems],
-    }
+    for size in sorted(sizes) or [bundle.pixel_size_m or 0.0]:  # no CRS: sizes not checked
+        notes += refuse(tiles[0].parent, size, bundle, problems, allow)
+    return {"sampled_tiles": len(sample), "overrides": sorted(set(notes))}
 
 
 def _masks(predictor: Predictor, data: np.ndarray, threshold: float, tta: bool) -> np.ndarray:

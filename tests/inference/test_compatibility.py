@@ -13,9 +13,10 @@ from mmls.data.bands import BAND_NAMES
 from mmls.inference.compatibility import (
     Allowances,
     band_order,
-    check_pixel_size,
     check_scene,
     pixel_size_m,
+    pixel_size_problem,
+    refuse,
     value_problems,
 )
 from tests.bundles import RAW_DEM, tiny_bundle
@@ -74,15 +75,29 @@ def test_pixel_size_in_metres_for_projected_and_geographic_crs(tmp_path) -> None
 
 
 def test_a_pixel_size_more_than_1_5x_off_is_refused_with_its_factor() -> None:
-    assert check_pixel_size(150.0, 100.0, "s.tif", allow=False) is None
+    bundle = tiny_bundle(pixel_size_m=232.0)
+    assert pixel_size_problem(300.0, 232.0) is None
     with pytest.raises(
         InputError,
         match=r"s\.tif: pixel size 100 m is 2\.32x finer than the "
-        r"model's 232 m \(more than 1\.5x\)",
+        r"model's 232 m \(more than 1\.5x\): use a model trained near 100 m",
     ):
-        check_pixel_size(100.0, 232.0, "s.tif", allow=False)
-    note = check_pixel_size(6.0, 232.0, "s.tif", allow=True)
-    assert note and note.startswith("overridden: pixel size 6 m is 38.67x finer")
+        refuse("s.tif", 100.0, bundle, [], Allowances())
+    notes = refuse("s.tif", 6.0, bundle, [], Allowances(pixel_size=True))
+    assert notes == [
+        "overridden: pixel size 6 m is 38.67x finer than the model's 232 m (more than 1.5x)"
+    ]
+
+
+def test_pixel_size_and_values_are_refused_together_in_one_line() -> None:
+    bundle = tiny_bundle(pixel_size_m=232.0)
+    with pytest.raises(InputError) as err:
+        refuse("s.tif", 100.0, bundle, ["band dem: values lie in [0, 1]"], Allowances())
+    assert "2.32x finer" in str(err.value) and "band dem: values lie in [0, 1]" in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="band dem") as err:  # one allowed, the other not
+        refuse("s.tif", 100.0, bundle, ["band dem: x"], Allowances(pixel_size=True))
+    assert "finer" not in str(err.value)
 
 
 def test_values_scaled_to_0_1_against_a_raw_model_name_the_band() -> None:
