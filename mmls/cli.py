@@ -182,6 +182,8 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     warnings.simplefilter("default")
+    # a third-party deprecation (affine's `*`, inside rasterio) that says nothing to a user
+    warnings.filterwarnings("ignore", message="Use `@` matmul", category=PendingDeprecationWarning)
     run_stage(lambda: _run(args), outputs=())  # errors: one line, exit 2; GDAL's cache bounded
 
 
