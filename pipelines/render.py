@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -162,15 +161,14 @@ def _comment(text: str, indent: int) -> str:
 
 def artifacts(folder: str) -> dict[str, Any]:
     """One DVC artifact per ``models`` entry of the pipeline's params: its bundle, described,
-    with the protocol and score its bundle stage measured (``metrics/bundles/<model>.json``,
-    null until the stage has run), so that ``dvc artifacts get`` and ``dvc.api`` find them."""
+    so that ``dvc artifacts get`` and ``dvc.api`` find them. The meta names the metrics file
+    that holds the bundle's scores rather than copying them: the rendered dvc.yaml must not
+    change when a stage runs (the bundle itself carries its scores; ``mmls info`` prints them)."""
     params = yaml.safe_load((ROOT / folder / "params.yaml").read_text())
     chosen = params.get("model")
     where = "default" if folder == "." else folder
     out = {}
     for name, entry in (params.get("models") or {}).items():
-        measured = ROOT / folder / "metrics" / "bundles" / f"{name}.json"
-        score = json.loads(measured.read_text()) if measured.is_file() else {}
         arch = f"{entry.get('arch')} ({entry.get('encoder_name')})"
         labels = ["mmls", "landslides", "mars", str(entry.get("arch")).lower()]
         out[name] = {
@@ -182,9 +180,7 @@ def artifacts(folder: str) -> dict[str, Any]:
             "meta": {
                 "pipeline": folder,
                 "recommended": name == chosen,
-                "protocol": score.get("protocol"),
-                "split": score.get("split"),
-                "miou": score.get("miou"),
+                "scores": f"metrics/bundles/{name}.json",
             },
         }
     return out

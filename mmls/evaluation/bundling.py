@@ -209,8 +209,8 @@ def build_bundle(
 
 
 def bundle_metrics(bundle: Bundle) -> dict[str, Any]:
-    """The bundle stage's metrics (``dvc metrics show``, the artifacts' meta): its first score
-    with its protocol, and whether it is the pipeline's model."""
+    """The bundle stage's metrics (``dvc metrics show``; the artifacts' meta names the file):
+    its first score with its protocol, and whether it is the pipeline's model."""
     first = bundle.scores[0] if bundle.scores else None
     return {
         "model": bundle.model_name,
