@@ -24,15 +24,16 @@ def main() -> None:
         section(params, "statistics", StatisticsConfig),
         load_store(paths.STORE).patches,
         {n: cv.trained_variant(n) for n in cv.rescored},
+        {n: cv.variants[cv.protocol_variant(n)].protocol for n in cv.scored},
     )
     with atomic_dir(paths.CV_TABLE) as tmp:
         for name, row in rows.items():
             write_json(tmp / f"{name}.json", row)
     for name, row in rows.items():
         print(
-            f"cv {name}: mIoU {row['miou_fold_mean']:.4f} +- {row['miou_fold_sd'] or 0:.4f} over "
-            f"{row['n_folds']} folds; pooled {row['miou']:.4f} [{row['miou_ci_lo']:.4f}, "
-            f"{row['miou_ci_hi']:.4f}]"
+            f"cv {name} ({row['protocol']}): mIoU {row['miou_fold_mean']:.4f} +- "
+            f"{row['miou_fold_sd'] or 0:.4f} over {row['n_folds']} folds; pooled "
+            f"{row['miou']:.4f} [{row['miou_ci_lo']:.4f}, {row['miou_ci_hi']:.4f}]"
         )
 
 

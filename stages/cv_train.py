@@ -1,15 +1,15 @@
 """DVC stage cv_train@<variant>-<fold>-<seed>: train a cross-validated recipe on the other folds
 (minus the inner validation) and select its checkpoint on the inner validation split
-(mmls/data/folds.py, mmls/evaluation/variants.py): the held-out fold never chooses anything."""
+under its fold protocol (mmls/data/folds.py, mmls/data/protocols.py,
+mmls/evaluation/variants.py): the held-out fold never chooses anything."""
 
 import argparse
 
 from mmls.core import paths
-from mmls.core.config import load_params, section
-from mmls.core.io import read_csv, run_stage
-from mmls.data.folds import CVConfig, fold_rows
+from mmls.core.config import load_params
+from mmls.core.io import run_stage
 from mmls.data.store import load_store
-from mmls.evaluation.variants import variant_run
+from mmls.evaluation.variants import variant_fold_rows, variant_run
 from mmls.nn.training import fit
 
 
@@ -23,9 +23,7 @@ def main() -> None:
     v, f, s = args.variant, args.fold, args.seed
     run = variant_run(params, v, s)
     store = load_store(paths.STORE)
-    rows = fold_rows(
-        store.patches, read_csv(paths.FOLDS_CSV, ("fold",)), f, section(params, "cv", CVConfig)
-    )
+    rows = variant_fold_rows(params, store, v, f)
     summary = fit(
         run,
         store,

@@ -23,6 +23,7 @@ import pandas as pd
 
 from mmls.core.config import ParamError, Section
 from mmls.core.errors import InputError
+from mmls.data.protocols import Protocol, matched_random_drop, touching
 from mmls.data.splitting import allocate_counts, quantile_strata
 
 FOLD_COLUMNS: tuple[str, ...] = ("region", "col", "row", "group", "fold")
@@ -30,9 +31,11 @@ FOLD_COLUMNS: tuple[str, ...] = ("region", "col", "row", "group", "fold")
 
 class Variant(Section):
     """A cross-validated recipe: a ``models`` entry plus overrides of its architecture (e.g.
-    another encoder) and of the ``train`` / ``recipe`` sections."""
+    another encoder) and of the ``train`` / ``recipe`` sections, under a fold protocol
+    (:mod:`mmls.data.protocols`; ``blocks`` unless named)."""
 
     model: str
+    protocol: Protocol = "blocks"
     architecture: dict[str, Any] | None = None
     train: dict[str, Any] | None = None
     recipe: dict[str, Any] | None = None
@@ -127,6 +130,11 @@ class CVConfig(Section):
             raise InputError("params.yaml:cv", f"has no variants or rescored entry {name!r}")
         return name
 
+    def protocol_variant(self, name: str) -> str:
+        """The variant whose fold protocol row ``name`` is scored under (an ensemble's or a
+        rescoring's: the variant whose checkpoints it reuses)."""
+        return self.ensembles[name].of if name in self.ensembles else self.trained_variant(name)
+
     def ensemble_seeds(self, name: str, seeds: list[int]) -> list[int]:
         """The seeds whose checkpoints ensemble ``name`` averages (an error below two)."""
         of = self.ensembles[name].of
@@ -183,6 +191,16 @@ def assign_folds(patches: pd.DataFrame, k: int, bins: int, seed: int) -> pd.Data
     return out
 
 
+def random_folds(patches: pd.DataFrame, k: int, bins: int, seed: int) -> np.ndarray:
+    """Patch-level k-fold (protocol ``random``): each patch its own group, stratified by its
+    foreground ratio and dealt like the blocks; the fold of each row of ``patches``."""
+    keys = group_key(patches) + "/" + patches["col"].astype(str) + "," + patches["row"].astype(str)
+    table = pd.DataFrame({"group": keys, "rep": patches["fg_ratio"].to_numpy()})
+    table = table.sort_values("group", kind="stable").reset_index(drop=True)
+    part_of = _deal(table, k, bins, np.random.default_rng([seed, k]))
+    return keys.map(part_of).to_numpy(dtype=int)
+
+
 def inner_validation(
     patches: pd.DataFrame, fold: int, fraction: float, bins: int, seed: int
 ) -> np.ndarray:
@@ -204,11 +222,13 @@ def inner_validation(
 @dataclass(frozen=True)
 class FoldRows:
     """Store rows of one fold: its training folds (minus the inner validation), the inner
-    validation that selects the checkpoint (and calibrates a threshold), the held-out fold."""
+    validation that selects the checkpoint (and calibrates a threshold), the held-out fold;
+    ``n_dropped``: training and inner-validation patches its protocol dropped."""
 
     train: np.ndarray
     val: np.ndarray
     held_out: np.ndarray
+    n_dropped: int = 0
 
 
 def pool(patches: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
@@ -220,15 +240,39 @@ def pool(patches: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def fold_rows(patches: pd.DataFrame, folds: pd.DataFrame, fold: int, cfg: CVConfig) -> FoldRows:
-    """Rows of ``fold`` from the store's patch table and ``folds.csv``."""
+def fold_rows(
+    patches: pd.DataFrame,
+    folds: pd.DataFrame,
+    fold: int,
+    cfg: CVConfig,
+    protocol: Protocol = "blocks",
+    size_px: int | None = None,
+) -> FoldRows:
+    """Rows of ``fold`` under ``protocol`` from the store's patch table and ``folds.csv``
+    (``size_px``, the patch size, is needed by the buffered protocols)."""
     pooled = pool(patches, cfg.splits)
     merged = pooled.merge(folds, on=["region", "col", "row", "group"])
     if not len(merged) == len(folds) == len(pooled):
         raise InputError(
             "data/folds.csv", "does not match the store's labelled patches (re-run cv_folds)"
         )
+    if protocol == "random":
+        merged["fold"] = random_folds(merged, cfg.k, cfg.bins, cfg.seed)
     inner = inner_validation(merged, fold, cfg.inner_val_fraction, cfg.bins, cfg.seed)
     held = (merged["fold"] == fold).to_numpy()
+    train = ~held & ~inner
+    dropped = np.zeros(len(merged), dtype=bool)
+    if protocol in ("buffered", "buffered_control"):
+        if size_px is None:
+            raise ValueError(f"protocol {protocol!r} needs the patch size")
+        dropped = touching(merged, held, size_px)
+        if protocol == "buffered_control":
+            rng = np.random.default_rng([cfg.seed, fold])
+            dropped = matched_random_drop(dropped, [train, inner], rng)
     rows = merged["store_row"].to_numpy()
-    return FoldRows(np.sort(rows[~held & ~inner]), np.sort(rows[inner]), np.sort(rows[held]))
+    return FoldRows(
+        np.sort(rows[train & ~dropped]),
+        np.sort(rows[inner & ~dropped]),
+        np.sort(rows[held]),
+        int(dropped.sum()),
+    )

@@ -114,7 +114,7 @@ def cv_scores(params: Mapping[str, Any], model: str) -> list[Score]:
         rec = read_json(paths.CV_TABLE / f"{name}.json")
         scores.append(
             Score(
-                str(rec["protocol"]),
+                str(rec["protocol_definition"]),
                 f"{rec['n_folds']} held-out folds",
                 rec["miou"],
                 rec["iou_fg"],

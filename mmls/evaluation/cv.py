@@ -13,12 +13,12 @@ from typing import Any
 from mmls.core import paths
 from mmls.core.config import read_seeds, section
 from mmls.core.errors import InputError
-from mmls.core.io import atomic_dir, read_csv, read_json
-from mmls.data.folds import CVConfig, fold_rows
+from mmls.core.io import atomic_dir, read_json
+from mmls.data.folds import CVConfig
 from mmls.data.store import Store
 from mmls.evaluation.config import EvalConfig
 from mmls.evaluation.scoring import decide, open_predictor, score, write_scored
-from mmls.evaluation.variants import variant_recipe, variant_seeds
+from mmls.evaluation.variants import variant_fold_rows, variant_recipe, variant_seeds
 from mmls.inference.ensemble import ensemble
 from mmls.inference.predictor import Predictor
 from mmls.nn.tracking import METRICS_FILE
@@ -96,10 +96,11 @@ def _score_held_out(
     metrics_json: Path,
     predictions_dir: Path,
 ) -> dict[str, Any]:
-    cv, cfg = section(params, "cv", CVConfig), section(params, "eval", EvalConfig)
-    rows = fold_rows(store.patches, read_csv(paths.FOLDS_CSV, ("fold",)), fold, cv)
+    cfg = section(params, "eval", EvalConfig)
+    rows = variant_fold_rows(params, store, name, fold)
     decision = decide(variant_recipe(params, name), predictor, store, rows.val, cfg, rows.train)
     scored = score(predictor, store, rows.held_out, cfg, hours, decision)
+    scored.record.update(n_train=len(rows.train), n_dropped=rows.n_dropped)
     with atomic_dir(predictions_dir) as tmp:
         write_scored(scored, metrics_json, tmp, paths.HELD_OUT)
     return scored.record

@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mmls.core import paths
 from mmls.core.config import read_seeds, section
 from mmls.core.errors import InputError
-from mmls.data.folds import CVConfig
+from mmls.core.io import read_csv
+from mmls.data.folds import CVConfig, FoldRows, fold_rows
+from mmls.data.store import Store
 from mmls.nn.models import architecture, model_section, read_model
 from mmls.nn.recipe import RecipeConfig
 from mmls.nn.training import Run, TrainConfig
@@ -47,3 +50,12 @@ def variant_run(params: Mapping[str, Any], name: str, seed: int) -> Run:
     recipe = variant_recipe(params, name)
     arch = {**architecture(read_model(params, v.model)), **(v.architecture or {})}
     return Run(v.model, arch, cfg, recipe, seed)
+
+
+def variant_fold_rows(params: Mapping[str, Any], store: Store, name: str, fold: int) -> FoldRows:
+    """The rows of ``fold`` for variant, rescoring or ensemble ``name``, under the fold protocol
+    of the variant it trains or reuses (``folds.csv`` holds the block folds)."""
+    cv = section(params, "cv", CVConfig)
+    protocol = cv.variants[cv.protocol_variant(name)].protocol
+    folds = read_csv(paths.FOLDS_CSV, ("fold",))
+    return fold_rows(store.patches, folds, fold, cv, protocol, store.size)

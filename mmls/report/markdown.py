@@ -367,6 +367,7 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
         rows.append(
             [
                 names.get(model, model),
+                r["protocol"],
                 r["n_folds"],
                 r.get("seeds", r["n_seeds"]),
                 f"{r['miou_fold_mean']:.3f} ± {sd:.3f}" if sd is not None else "–",
@@ -379,6 +380,7 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
         )
     headers = [
         "Recipe",
+        "protocol",
         "folds",
         "seeds",
         "mIoU per fold (mean ± sd)",
@@ -388,12 +390,15 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
         "training (h)",
         "latency (s)",
     ]
+    protocols = {str(r["protocol"]): str(r["protocol_definition"]) for r in cv.values()}
+    legend = "; ".join(f"`{k}`: {v}" for k, v in sorted(protocols.items()))
     return "\n".join(
         [
-            f"Protocol: {first['protocol']}. Pooled = all held-out folds together; CIs from a "
-            "block bootstrap (and seeds); differences paired over blocks. Peers: "
+            f"Protocols: {legend}. Pooled = all held-out folds together (every patch is held "
+            "out once under every protocol); CIs from a block bootstrap (and seeds); "
+            "differences paired over blocks. Peers: "
             f"{PEER_CV}; their random folds share 2 x 2 blocks (and, at terminal origins, "
-            "pixels) between folds, so the numbers are not comparable one to one. Training time "
+            "pixels) between folds: compare them with the `random` rows. Training time "
             "sums the folds (mean over seeds); ensembles sum their members.\n",
             markdown_table(headers, rows) + "\n",
         ]

@@ -25,6 +25,7 @@ import pandas as pd
 from mmls.core import paths
 from mmls.core.errors import InputError
 from mmls.core.io import read_json
+from mmls.data.protocols import definition
 from mmls.metrics.bootstrap import (
     Interval,
     StatisticsConfig,
@@ -269,23 +270,25 @@ def build_tables(
     return Tables(rows, stats)
 
 
-CV_PROTOCOL = (
-    "spatial block k-fold CV: each fold's checkpoint (and threshold) selected on an inner block "
-    "split of its training folds, scored on the held-out fold"
-)
-
-
 def cv_row(
     per_fold: Sequence[SeedResults],
     folds: Sequence[int],
     cfg: StatisticsConfig,
     seeds_label: str | None = None,
+    protocol: str = "blocks",
 ) -> dict[str, Any]:
-    """One model's cross-validation: per-fold scores (mean over seeds) with their mean and sd
-    across folds, and the pooled held-out scores of all folds with a block(+seed) bootstrap CI.
-    ``seeds_label`` names the seeds behind one result (an ensemble's members: ``"42+43"``);
-    by default the replicate seeds, ``"42,43"``."""
-    row: dict[str, Any] = {"protocol": CV_PROTOCOL, "n_folds": len(per_fold)}
+    """One model's cross-validation under its fold ``protocol``: per-fold scores (mean over
+    seeds) with their mean and sd across folds, the pooled held-out scores of all folds with a
+    block(+seed) bootstrap CI, and per fold the training patches (``n_train_fold<k>``, when its
+    records hold them). ``seeds_label`` names the seeds behind one result (an ensemble's
+    members: ``"42+43"``); by default the replicate seeds, ``"42,43"``."""
+    row: dict[str, Any] = {
+        "protocol": protocol,
+        "protocol_definition": definition(protocol),
+        "n_folds": len(per_fold),
+    }
+    for fold, rep in zip(folds, per_fold, strict=True):
+        row[f"n_train_fold{fold}"] = _mean([r.get("n_train") for r in rep.records])
     for key in CI_METRICS:
         fold_values = [np.mean([float(r[key]) for r in rep.records]) for rep in per_fold]
         row[f"{key}_fold_mean"] = float(np.mean(fold_values))
@@ -372,18 +375,23 @@ def build_cv_tables(
     cfg: StatisticsConfig,
     groups: pd.DataFrame,
     rescored_of: Mapping[str, str] | None = None,
+    protocols: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``metrics/cv_table/<name>.json`` for every CV row (``seeds_of``: each row's seeds, in
     order; ``ensembles``: rows of one result per fold, each with the seeds it averages, written
     as ``seeds: "42+43"``, ``n_seeds: 1``) whose folds all have results, with the
     paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
     independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
-    mapping such a row to the variant it rescores)."""
+    mapping such a row to the variant it rescores; ``protocols``: each row's fold protocol,
+    ``blocks`` where unnamed)."""
     per = {n: _fold_replicates(n, folds, s, groups) for n, s in seeds_of.items()}
     per |= {n: _ensemble_fold_results(n, folds, groups) for n in ensembles}
     labels = {n: "+".join(str(s) for s in members) for n, members in ensembles.items()}
     rows = {
-        n: {**cv_row(reps, folds, cfg, labels.get(n)), "baseline": baseline}
+        n: {
+            **cv_row(reps, folds, cfg, labels.get(n), (protocols or {}).get(n, "blocks")),
+            "baseline": baseline,
+        }
         for n, reps in per.items()
         if reps
     }

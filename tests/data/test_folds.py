@@ -191,6 +191,7 @@ def _write_fold(
     pred = np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
     counts = patch_counts(pred, truth)
     rec = metrics_record(Confusion.of(counts), len(rows), 0.01, "cpu", 0.1)
+    rec["n_train"] = 100 + fold
     if seed is None:
         write_json(paths.cv_ensemble_metrics(name, fold), rec)
         out = paths.cv_ensemble_predictions_dir(name, fold)
@@ -219,7 +220,9 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
         cfg = config("statistics", StatisticsConfig, n_resamples=300)
         two = [1, 2]
         seeds_of = {"base": two, "good": two, "one": [1], "missing": two}
-        out = build_cv_tables(seeds_of, {"ens": two}, [0, 1, 2], "base", cfg, table)
+        out = build_cv_tables(
+            seeds_of, {"ens": two}, [0, 1, 2], "base", cfg, table, protocols={"good": "random"}
+        )
         with pytest.raises(InputError, match=r"seed3.json: missing: fold 0 of good lacks a seed"):
             build_cv_tables({"good": [1, 2, 3]}, {}, [0, 1, 2], "good", cfg, table)
     finally:
@@ -234,3 +237,6 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
     assert (ens["n_seeds"], ens["seeds"]) == (1, "1+2") and ens["beats_baseline"]
     assert good["seeds"] == "1,2" and out["one"]["seeds"] == "1"
     assert "miou_minus_base" not in out["base"]
+    assert (out["base"]["protocol"], good["protocol"]) == ("blocks", "random")  # unnamed: blocks
+    assert good["protocol_definition"].startswith("patch-level random k-fold")
+    assert [good[f"n_train_fold{f}"] for f in range(3)] == [100, 101, 102]
