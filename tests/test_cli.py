@@ -73,6 +73,10 @@ def test_map_then_refusals_exit_2_with_one_line_and_write_nothing(tmp_path) -> N
         "map", str(tmp_path / "scene.tif"), str(tmp_path / "scene.tif"), str(tmp_path / "x")
     )
     assert done.returncode == 2 and "not a readable checkpoint" in done.stderr
+    args = ("map", str(bundle), str(tmp_path / "scene.tif"), str(tmp_path / "t"), "--overlap-px")
+    done = mmls(*args, "8", "--threshold", "1.5")
+    assert done.returncode == 2 and "threshold (--threshold): 1.5 must be in [0, 1)" in done.stderr
+    assert not (tmp_path / "t").exists()
 
 
 def test_check_names_the_key_dvc_would_not(tmp_path) -> None:

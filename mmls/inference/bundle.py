@@ -222,7 +222,12 @@ def model_card(bundle: Bundle, source: str = "") -> str:
         "## Inputs",
         f"bands, in order: {', '.join(bundle.bands)}",
         f"tile: {bundle.tile_size_px} px, context: {bundle.context_px} px on each side",
-        f"values: {conv.values}; {conv.description}"
+        "values: "
+        + (
+            conv.description
+            if conv.description.startswith(conv.values)
+            else f"{conv.values}; {conv.description}"
+        )
         + (f" (release layout {conv.layout})" if conv.layout else ""),
         f"pixel size: {pixel}",
         "training values per band (p1 / p50 / p99):",

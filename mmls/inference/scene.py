@@ -187,7 +187,7 @@ def predict_scene(
         where = f"{exc.key} (map.{exc.key}, --{exc.key.replace('_', '-')})"
         raise InputError(where, f"{exc.problem}: the model's tiles are {size} px") from exc
     if not 0.0 <= threshold < 1.0:
-        raise InputError("threshold", f"{threshold} must be in [0, 1)")
+        raise InputError("threshold (--threshold)", f"{threshold} must be in [0, 1)")
     out_dir = Path(out_dir)
     bands = [int(b) + 1 for b in band_idx]
     if len(bands) != len(predictor.bands):

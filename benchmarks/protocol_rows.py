@@ -1,0 +1,133 @@
+"""The fold-protocol study of real/mmlsv2 (docs/recipes-and-cv.md, "Fold protocols").
+
+``--counts``: per fold and protocol, the training, inner-validation, held-out and dropped patches
+(no training needed; needs real/mmlsv2's ``store`` and ``cv_folds`` outputs).
+
+Otherwise: the CV rows of the named variants, computed by the library function of the
+``cv_tables`` stage (``mmls.report.tables.build_cv_tables``) from the held-out predictions ON THIS
+MACHINE, each paired with ``--baseline``. It exists because ``cv_tables`` rebuilds every row of
+the table and most rows' predictions live in the DVC cache of the machine that trained them;
+once they are pulled, ``dvc repro real/mmlsv2/dvc.yaml:cv_tables`` gives the same rows. Each
+variant's fold-wise committed metrics (``metrics/cv/<variant>/fold<k>/seed<s>.json``, present for
+rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``).
+
+    python -m benchmarks.protocol_rows --counts
+    python -m benchmarks.protocol_rows unet_buffered unet_buffered_control \
+        --baseline unet_buffered_control
+    python -m benchmarks.protocol_rows --pooled unet unet_random unet_buffered unet_buffered_control
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mmls.core import paths
+from mmls.core.config import load_params, section
+from mmls.core.io import read_csv, read_json
+from mmls.data.folds import CVConfig, fold_rows
+from mmls.data.protocols import PROTOCOL_DEFINITIONS
+from mmls.data.store import load_store
+from mmls.metrics.bootstrap import StatisticsConfig
+from mmls.metrics.confusion import COUNT_COLUMNS, scores_array
+from mmls.report.tables import build_cv_tables
+
+PIPELINE = Path(__file__).resolve().parents[1] / "real" / "mmlsv2"
+
+
+def counts(cv: CVConfig) -> list[dict]:
+    store = load_store(paths.STORE)
+    folds = read_csv(paths.FOLDS_CSV, ("fold",))
+    out = []
+    for protocol in PROTOCOL_DEFINITIONS:
+        for fold in cv.folds:
+            r = fold_rows(store.patches, folds, fold, cv, protocol, store.size)  # type: ignore[arg-type]
+            out.append(
+                {
+                    "protocol": protocol,
+                    "fold": fold,
+                    "n_train": len(r.train),
+                    "n_inner_val": len(r.val),
+                    "n_held_out": len(r.held_out),
+                    "n_dropped": r.n_dropped,
+                }
+            )
+    return out
+
+
+def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
+    """Pooled scores of each seed from the committed fold metrics (sums of their pixel counts)."""
+    out = {}
+    for seed in seeds:
+        files = [paths.cv_metrics(variant, f, seed) for f in cv.folds]
+        if not all(f.is_file() for f in files):
+            continue
+        sums = np.sum([[read_json(f)[c] for c in COUNT_COLUMNS] for f in files], axis=0)
+        out[seed] = {
+            "miou": round(float(scores_array(sums)["miou"]), 4),
+            "n_train": [read_json(f).get("n_train") for f in files],
+            "train_time_h": round(sum(float(read_json(f)["train_time_h"]) for f in files), 3),
+        }
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("variants", nargs="*")
+    p.add_argument("--counts", action="store_true")
+    p.add_argument("--pooled", action="store_true")
+    p.add_argument("--baseline", help="a variant among those named (paired CIs against it)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[42])
+    args = p.parse_args()
+    os.chdir(PIPELINE)
+    params = load_params()
+    cv = section(params, "cv", CVConfig)
+    if args.counts:
+        for rec in counts(cv):
+            print(json.dumps(rec))
+        return
+    if args.pooled:
+        for v in args.variants:
+            print(
+                json.dumps(
+                    {
+                        "variant": v,
+                        "protocol": cv.variants[v].protocol,
+                        "seeds": pooled(v, cv, args.seeds),
+                    }
+                )
+            )
+        return
+    rows = build_cv_tables(
+        {v: args.seeds for v in args.variants},
+        {},
+        cv.folds,
+        args.baseline or args.variants[0],
+        section(params, "statistics", StatisticsConfig),
+        load_store(paths.STORE).patches,
+        protocols={v: cv.variants[v].protocol for v in args.variants},
+    )
+    keep = (
+        "protocol",
+        "seeds",
+        "miou",
+        "miou_ci_lo",
+        "miou_ci_hi",
+        "miou_fold_mean",
+        "miou_fold_sd",
+        "iou_fg",
+        "train_time_h",
+    )
+    for name, row in rows.items():
+        rec = {"row": name, **{k: row.get(k) for k in keep}}
+        rec["n_train_per_fold"] = [row.get(f"n_train_fold{f}") for f in cv.folds]
+        rec.update({k: v for k, v in row.items() if "_minus_" in k and k.startswith("miou")})
+        print(json.dumps(rec))
+
+
+if __name__ == "__main__":
+    main()
