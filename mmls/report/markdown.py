@@ -353,17 +353,24 @@ def _statistics_section(stats: Mapping[str, Any], scope: Scope, names: Mapping[s
 PEER_CV = "0.839 ± 0.010 (challenge 3rd place: random 5-fold CV, ImageNet-pretrained SwinV2)"
 
 
-def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -> str:
+def _paired(row: Mapping[str, Any], other: str | None) -> str:
+    """``row``'s paired difference in mIoU to ``other`` with its CI (bold "yes" where the CI
+    excludes 0), or a dash."""
+    if not other or f"miou_minus_{other}" not in row:
+        return "–"
+    d = row[f"miou_minus_{other}"]
+    lo, hi = row[f"miou_minus_{other}_ci_lo"], row[f"miou_minus_{other}_ci_hi"]
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" **yes**" if lo > 0 or hi < 0 else "")
+
+
+def cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -> str:
     first = next(iter(cv.values()))
     base = first.get("baseline")
     rows = []
     for model, r in cv.items():
         sd = r.get("miou_fold_sd")
-        diff = "baseline" if model == base else "–"
-        if base and f"miou_minus_{base}" in r:
-            d = r[f"miou_minus_{base}"]
-            lo, hi = r[f"miou_minus_{base}_ci_lo"], r[f"miou_minus_{base}_ci_hi"]
-            diff = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" **yes**" if lo > 0 or hi < 0 else "")
+        diff = "baseline" if model == base else _paired(r, base)
+        best = f"{_paired(r, r['best'])} vs `{r['best']}`" if r.get("best") else "–"
         rows.append(
             [
                 names.get(model, model),
@@ -374,6 +381,7 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
                 f"{r['miou']:.3f} [{r['miou_ci_lo']:.3f}, {r['miou_ci_hi']:.3f}]",
                 f"{r['iou_fg']:.3f} [{r['iou_fg_ci_lo']:.3f}, {r['iou_fg_ci_hi']:.3f}]",
                 diff,
+                best,
                 f"{r['train_time_h']:.3f}",
                 fmt(r.get("latency_s"), "latency_s"),
             ]
@@ -387,6 +395,7 @@ def _cv_section(cv: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]) -
         "pooled mIoU [CI]",
         "pooled IoU_FG [CI]",
         f"Δ mIoU vs {base} [CI], excludes 0",
+        "Δ mIoU vs the best of its kind [CI]",
         "training (h)",
         "latency (s)",
     ]
@@ -560,7 +569,7 @@ def _add_cv_and_rebuild(draft: _Draft) -> None:
     res, md = draft.res, draft.md
     if res.cv:
         md.append("## Spatial block cross-validation (the honest protocol)\n")
-        md.append(_cv_section(res.cv, draft.names))
+        md.append(cv_section(res.cv, draft.names))
     if res.rebuild is not None:
         r = res.rebuild
         md.append("## The raster route on the released tiles\n")

@@ -376,6 +376,7 @@ def build_cv_tables(
     groups: pd.DataFrame,
     rescored_of: Mapping[str, str] | None = None,
     protocols: Mapping[str, str] | None = None,
+    best: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``metrics/cv_table/<name>.json`` for every CV row (``seeds_of``: each row's seeds, in
     order; ``ensembles``: rows of one result per fold, each with the seeds it averages, written
@@ -383,7 +384,8 @@ def build_cv_tables(
     paired difference to ``baseline`` (same held-out patches: blocks paired; seeds drawn
     independently, or paired for a rescoring of the baseline's own checkpoints, ``rescored_of``
     mapping such a row to the variant it rescores; ``protocols``: each row's fold protocol,
-    ``blocks`` where unnamed)."""
+    ``blocks`` where unnamed; ``best``: the current best single recipe (``mean``, a row over
+    seeds) and seed ensemble (``ensemble``): each row is also paired with the one of its kind)."""
     per = {n: _fold_replicates(n, folds, s, groups) for n, s in seeds_of.items()}
     per |= {n: _ensemble_fold_results(n, folds, groups) for n in ensembles}
     labels = {n: "+".join(str(s) for s in members) for n, members in ensembles.items()}
@@ -395,18 +397,25 @@ def build_cv_tables(
         for n, reps in per.items()
         if reps
     }
-    base = per.get(baseline)
-    if base is None:
-        return rows
-    base_tables = pooled_tables(base)
     for n, reps in per.items():
-        if reps is None or n == baseline:
+        if reps is None:
             continue
-        same = (rescored_of or {}).get(n) == baseline  # the baseline's own checkpoints
-        diffs, _ = paired_diffs(pooled_tables(reps), base_tables, cfg, same_checkpoints=same)
-        for metric, iv in diffs.items():
-            rows[n][f"{metric}_minus_{baseline}"] = iv.estimate
-            rows[n][f"{metric}_minus_{baseline}_ci_lo"] = iv.lo
-            rows[n][f"{metric}_minus_{baseline}_ci_hi"] = iv.hi
-        rows[n]["beats_baseline"] = bool(rows[n][f"miou_minus_{baseline}_ci_lo"] > 0)
+        against = [baseline]
+        if best:  # like with like: a seed ensemble with the best ensemble, others the best mean
+            against.append(best["ensemble"] if n in ensembles else best["mean"])
+        for other in dict.fromkeys(against):
+            if other == n or per.get(other) is None:
+                continue
+            same = (rescored_of or {}).get(n) == other  # a rescoring of other's own checkpoints
+            diffs, _ = paired_diffs(
+                pooled_tables(reps), pooled_tables(per[other]), cfg, same_checkpoints=same
+            )
+            for metric, iv in diffs.items():
+                rows[n][f"{metric}_minus_{other}"] = iv.estimate
+                rows[n][f"{metric}_minus_{other}_ci_lo"] = iv.lo
+                rows[n][f"{metric}_minus_{other}_ci_hi"] = iv.hi
+            flag = "beats_baseline" if other == baseline else "beats_best"
+            rows[n][flag] = bool(rows[n][f"miou_minus_{other}_ci_lo"] > 0)
+            if flag == "beats_best":
+                rows[n]["best"] = other
     return rows

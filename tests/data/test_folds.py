@@ -223,6 +223,15 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
         out = build_cv_tables(
             seeds_of, {"ens": two}, [0, 1, 2], "base", cfg, table, protocols={"good": "random"}
         )
+        like = build_cv_tables(
+            seeds_of,
+            {"ens": two},
+            [0, 1, 2],
+            "base",
+            cfg,
+            table,
+            best={"mean": "good", "ensemble": "ens"},
+        )
         with pytest.raises(InputError, match=r"seed3.json: missing: fold 0 of good lacks a seed"):
             build_cv_tables({"good": [1, 2, 3]}, {}, [0, 1, 2], "good", cfg, table)
     finally:
@@ -240,3 +249,8 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
     assert (out["base"]["protocol"], good["protocol"]) == ("blocks", "random")  # unnamed: blocks
     assert good["protocol_definition"].startswith("patch-level random k-fold")
     assert [good[f"n_train_fold{f}"] for f in range(3)] == [100, 101, 102]
+    # like with like: single recipes against the best mean, ensembles against the best ensemble
+    assert like["base"]["best"] == "good" and not like["base"]["beats_best"]
+    assert like["base"]["miou_minus_good_ci_hi"] < 0 and "miou_minus_ens" not in like["one"]
+    assert "best" not in like["ens"]  # the best ensemble itself
+    assert "miou_minus_good" not in like["good"] and like["one"]["best"] == "good"

@@ -24,6 +24,7 @@ from mmls.report.markdown import (
     build_report,
     cell,
     comparison_table,
+    cv_section,
     load_reference,
 )
 from mmls.report.results import collect
@@ -201,3 +202,44 @@ def test_stage_scripts_write_tables_and_report(tmp_path):
     result = run("report")
     assert result.returncode == 2 and "params.yaml:report.bogus: unknown key" in result.stderr
     assert (tmp_path / "reports/report.md").read_text() == before
+
+
+def _cv_row(protocol: str, miou: float, **extra) -> dict:
+    return {
+        "protocol": protocol,
+        "protocol_definition": f"{protocol} folds",
+        "baseline": "unet",
+        "n_folds": 5,
+        "seeds": "42",
+        "n_seeds": 1,
+        "miou_fold_mean": miou,
+        "miou_fold_sd": 0.01,
+        "miou": miou,
+        "miou_ci_lo": miou - 0.02,
+        "miou_ci_hi": miou + 0.02,
+        "iou_fg": miou - 0.05,
+        "iou_fg_ci_lo": miou - 0.07,
+        "iou_fg_ci_hi": miou - 0.03,
+        "train_time_h": 0.4,
+        "latency_s": 0.03,
+        **extra,
+    }
+
+
+def test_cv_section_names_each_protocol_and_compares_like_with_like():
+    diff = {"miou_minus_unet": 0.03, "miou_minus_unet_ci_lo": 0.01, "miou_minus_unet_ci_hi": 0.05}
+    vs_best = {
+        "best": "fusion_context",
+        "miou_minus_fusion_context": -0.01,
+        "miou_minus_fusion_context_ci_lo": -0.02,
+        "miou_minus_fusion_context_ci_hi": 0.004,
+    }
+    rows = {
+        "unet": _cv_row("blocks", 0.78),
+        "unet_random": _cv_row("random", 0.81, **diff, **vs_best),
+    }
+    text = cv_section(rows, {})
+    assert "`blocks`: blocks folds; `random`: random folds" in text
+    line = next(row for row in text.splitlines() if row.startswith("| unet_random"))
+    assert "| random |" in line and "+0.030 [+0.010, +0.050] **yes**" in line
+    assert "-0.010 [-0.020, +0.004] vs `fusion_context`" in line  # CI holds 0: no "yes"
