@@ -25,6 +25,7 @@ def main() -> None:
         load_store(paths.STORE).patches,
         {n: cv.trained_variant(n) for n in cv.rescored},
         {n: cv.variants[cv.protocol_variant(n)].protocol for n in cv.scored},
+        cv.best.model_dump() if cv.best else None,
     )
     with atomic_dir(paths.CV_TABLE) as tmp:
         for name, row in rows.items():

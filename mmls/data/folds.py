@@ -68,6 +68,14 @@ class Replicates(Section):
             raise ParamError("seeds", "must list a seed when variants are listed")
 
 
+class Best(Section):
+    """The current best recipes (``cv.best``), each row's second comparison, like with like: a
+    row over seeds against ``mean``, a seed ensemble against ``ensemble``."""
+
+    mean: str
+    ensemble: str
+
+
 class CVConfig(Section):
     """The ``cv`` params section."""
 
@@ -82,6 +90,7 @@ class CVConfig(Section):
     rescored: dict[str, Rescored]  # other decisions on a variant's checkpoints
     ensembles: dict[str, Rescored]  # seed ensembles of a variant, one per fold
     replicates: Replicates  # extra seeds of chosen variants
+    best: Best | None = None  # the current best recipes, each row's like-with-like comparison
 
     def check(self) -> None:
         if self.k < 2:
@@ -105,6 +114,10 @@ class CVConfig(Section):
                     r.check()
                 except ParamError as exc:
                     raise ParamError(f"{kind}.{name}.{exc.key}", exc.problem) from exc
+        if self.best is not None and self.best.mean not in [*self.variants, *self.rescored]:
+            raise ParamError("best.mean", f"{self.best.mean!r} is not a variant or rescoring")
+        if self.best is not None and self.best.ensemble not in self.ensembles:
+            raise ParamError("best.ensemble", f"{self.best.ensemble!r} is not an ensemble")
         if unknown := [v for v in self.replicates.variants if v not in self.variants]:
             raise ParamError("replicates.variants", f"{unknown} are not variants")
         try:

@@ -90,3 +90,12 @@ def test_a_protocol_is_named_in_every_cv_row_and_checked_in_params() -> None:
     with pytest.raises(InputError) as err:
         parse({"model": "unet", "protocol": "leaky"}, Variant, "params.yaml:cv.variants.x")
     assert "cv.variants.x.protocol" in str(err.value)
+
+
+def test_the_best_recipes_must_name_a_row_of_their_kind() -> None:
+    cv = config("cv", CVConfig).model_dump()
+    ensemble = next(iter(cv["ensembles"]))
+    ok = parse({**cv, "best": {"mean": cv["baseline"], "ensemble": ensemble}}, CVConfig, "p:cv")
+    assert ok.best is not None and ok.best.ensemble == ensemble
+    with pytest.raises(InputError, match=r"p:cv\.best\.ensemble: 'unet' is not an ensemble"):
+        parse({**cv, "best": {"mean": cv["baseline"], "ensemble": "unet"}}, CVConfig, "p:cv")
