@@ -272,6 +272,7 @@ def build_tables(
 
 def cv_row(
     per_fold: Sequence[SeedResults],
+    pooled: Sequence[pd.DataFrame],
     folds: Sequence[int],
     cfg: StatisticsConfig,
     seeds_label: str | None = None,
@@ -279,9 +280,10 @@ def cv_row(
 ) -> dict[str, Any]:
     """One model's cross-validation under its fold ``protocol``: per-fold scores (mean over
     seeds) with their mean and sd across folds, the pooled held-out scores of all folds with a
-    block(+seed) bootstrap CI, and per fold the training patches (``n_train_fold<k>``, when its
-    records hold them). ``seeds_label`` names the seeds behind one result (an ensemble's
-    members: ``"42+43"``); by default the replicate seeds, ``"42,43"``."""
+    block(+seed) bootstrap CI over ``pooled`` (:func:`pooled_tables`), and per fold the training
+    patches (``n_train_fold<k>``, when its records hold them). ``seeds_label`` names the seeds
+    behind one result (an ensemble's members: ``"42+43"``); by default the replicate seeds,
+    ``"42,43"``."""
     row: dict[str, Any] = {
         "protocol": protocol,
         "protocol_definition": definition(protocol),
@@ -296,7 +298,7 @@ def cv_row(
         for fold, v in zip(folds, fold_values, strict=True):
             row[f"{key}_fold{fold}"] = float(v)
     seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
-    blocks, n_patches = aligned_block_counts(pooled_tables(per_fold))
+    blocks, n_patches = aligned_block_counts(pooled)
     for key in SCORE_KEYS:
         row[key] = float(np.mean([scores_array(b.sum(axis=0))[key] for b in blocks]))
     for metric in CI_METRICS:
@@ -357,14 +359,19 @@ def _ensemble_fold_results(
 HELD_OUT_PATCHES = f"{paths.HELD_OUT}{paths.PATCHES_SUFFIX}"
 
 
-def pooled_tables(per_fold: Sequence[SeedResults]) -> list[pd.DataFrame]:
-    """Per seed, the per-patch counts of all folds' held-out patches."""
+def pooled_tables(per_fold: Sequence[SeedResults], groups: pd.DataFrame) -> list[pd.DataFrame]:
+    """Per seed, the per-patch counts of all folds' held-out patches, their overlapping blocks
+    merged again over the pool: a fold merges only the patches it holds, and a protocol that
+    splits a group across folds (``random``) would otherwise put its patches in other blocks
+    than ``blocks`` does, and the two rows could not be paired."""
     seeds = sorted(set.intersection(*(set(rep.seeds) for rep in per_fold)))
-    pooled = [
-        pd.concat([rep.tables[rep.seeds.index(s)] for rep in per_fold], ignore_index=True)
+    return [
+        merge_overlapping_blocks(
+            pd.concat([rep.tables[rep.seeds.index(s)] for rep in per_fold], ignore_index=True),
+            groups,
+        )
         for s in seeds
     ]
-    return pooled
 
 
 def build_cv_tables(
@@ -389,9 +396,12 @@ def build_cv_tables(
     per = {n: _fold_replicates(n, folds, s, groups) for n, s in seeds_of.items()}
     per |= {n: _ensemble_fold_results(n, folds, groups) for n in ensembles}
     labels = {n: "+".join(str(s) for s in members) for n, members in ensembles.items()}
+    pooled = {n: pooled_tables(reps, groups) for n, reps in per.items() if reps}
     rows = {
         n: {
-            **cv_row(reps, folds, cfg, labels.get(n), (protocols or {}).get(n, "blocks")),
+            **cv_row(
+                reps, pooled[n], folds, cfg, labels.get(n), (protocols or {}).get(n, "blocks")
+            ),
             "baseline": baseline,
         }
         for n, reps in per.items()
@@ -407,9 +417,7 @@ def build_cv_tables(
             if other == n or per.get(other) is None:
                 continue
             same = (rescored_of or {}).get(n) == other  # a rescoring of other's own checkpoints
-            diffs, _ = paired_diffs(
-                pooled_tables(reps), pooled_tables(per[other]), cfg, same_checkpoints=same
-            )
+            diffs, _ = paired_diffs(pooled[n], pooled[other], cfg, same_checkpoints=same)
             for metric, iv in diffs.items():
                 rows[n][f"{metric}_minus_{other}"] = iv.estimate
                 rows[n][f"{metric}_minus_{other}_ci_lo"] = iv.lo
