@@ -152,6 +152,7 @@ def test_each_cv_row_names_the_checkpoints_it_scores() -> None:
         rescored={"unet_tta": {"of": "unet", "tta": True, "threshold": 0.5}},
         ensembles={"unet_seeds": {"of": "unet", "tta": False, "threshold": 0.5}},
         replicates={"variants": ["unet"], "seeds": [43]},
+        best=None,
     )
     assert cv.trained_variant("unet") == "unet"
     assert cv.trained_variant("unet_tta") == "unet"

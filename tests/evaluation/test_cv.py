@@ -38,6 +38,7 @@ CV = {
     "rescored": {"v_again": SAME, "v_tta": {**SAME, "tta": True}},
     "ensembles": {"v_pair": SAME},
     "replicates": {"variants": [], "seeds": []},
+    "best": None,  # the real pipeline's best recipes are not among these rows
 }
 PARAMS: dict[str, Any] = {
     **REAL_PARAMS,
