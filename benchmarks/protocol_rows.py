@@ -66,11 +66,12 @@ def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
         files = [paths.cv_metrics(variant, f, seed) for f in cv.folds]
         if not all(f.is_file() for f in files):
             continue
-        sums = np.sum([[read_json(f)[c] for c in COUNT_COLUMNS] for f in files], axis=0)
+        records = [read_json(f) for f in files]
+        sums = np.sum([[r[c] for c in COUNT_COLUMNS] for r in records], axis=0)
         out[seed] = {
             "miou": round(float(scores_array(sums)["miou"]), 4),
-            "n_train": [read_json(f).get("n_train") for f in files],
-            "train_time_h": round(sum(float(read_json(f)["train_time_h"]) for f in files), 3),
+            "n_train": [r.get("n_train") for r in records],
+            "train_time_h": round(sum(float(r["train_time_h"]) for r in records), 3),
         }
     return out
 
