@@ -15,6 +15,11 @@ rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``
     python -m benchmarks.protocol_rows unet_buffered unet_buffered_control \
         --baseline unet_buffered_control
     python -m benchmarks.protocol_rows --pooled unet unet_random unet_buffered unet_buffered_control
+    python -m benchmarks.protocol_rows fusion_context_random fusion_context_cosine30:42+43 \
+        --ensembles fusion_context_cosine30_seeds:42+43 --baseline fusion_context_random
+
+A row named ``name:42+43`` takes those seeds (default ``--seeds``); ``--ensembles`` names seed
+ensembles of ``cv.ensembles`` (their ``cv_ensemble`` outputs) with the seeds they average.
 """
 
 from __future__ import annotations
@@ -76,6 +81,12 @@ def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
     return out
 
 
+def row_seeds(arg: str, default: list[int]) -> tuple[str, list[int]]:
+    """``name`` -> (name, default seeds); ``name:42+43`` -> (name, [42, 43])."""
+    name, _, seeds = arg.partition(":")
+    return name, [int(s) for s in seeds.split("+")] if seeds else default
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("variants", nargs="*")
@@ -83,6 +94,7 @@ def main() -> None:
     p.add_argument("--pooled", action="store_true")
     p.add_argument("--baseline", help="a variant among those named (paired CIs against it)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
+    p.add_argument("--ensembles", nargs="*", default=[], help="seed-ensemble rows (cv.ensembles)")
     args = p.parse_args()
     os.chdir(PIPELINE)
     params = load_params()
@@ -103,14 +115,17 @@ def main() -> None:
                 )
             )
         return
+    seeds_of = dict(row_seeds(v, args.seeds) for v in args.variants)
+    ensembles = dict(row_seeds(e, args.seeds) for e in args.ensembles)
     rows = build_cv_tables(
-        {v: args.seeds for v in args.variants},
-        {},
+        seeds_of,
+        ensembles,
         cv.folds,
-        args.baseline or args.variants[0],
+        args.baseline or next(iter(seeds_of)),
         section(params, "statistics", StatisticsConfig),
         load_store(paths.STORE).patches,
-        protocols={v: cv.variants[v].protocol for v in args.variants},
+        protocols={v: cv.variants[v].protocol for v in seeds_of}
+        | {e: cv.variants[cv.ensembles[e].of].protocol for e in ensembles},
     )
     keep = (
         "protocol",
