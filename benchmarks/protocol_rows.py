@@ -16,10 +16,11 @@ rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``
         --baseline unet_buffered_control
     python -m benchmarks.protocol_rows --pooled unet unet_random unet_buffered unet_buffered_control
     python -m benchmarks.protocol_rows fusion_context_random fusion_context_cosine30:42+43 \
-        --ensembles fusion_context_cosine30_seeds:42+43 --baseline fusion_context_random
+        --ensembles fusion_context_cosine30_seeds --baseline fusion_context_random
 
 A row named ``name:42+43`` takes those seeds (default ``--seeds``); ``--ensembles`` names seed
-ensembles of ``cv.ensembles`` (their ``cv_ensemble`` outputs) with the seeds they average.
+ensembles of ``cv.ensembles`` (their ``cv_ensemble`` outputs, over the seeds params.yaml gives
+them).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mmls.core import paths
-from mmls.core.config import load_params, section
+from mmls.core.config import load_params, read_seeds, section
 from mmls.core.io import read_csv, read_json
 from mmls.data.folds import CVConfig, fold_rows
 from mmls.data.protocols import PROTOCOL_DEFINITIONS
@@ -109,14 +110,17 @@ def main() -> None:
                 json.dumps(
                     {
                         "variant": v,
-                        "protocol": cv.variants[v].protocol,
+                        "protocol": cv.variants[cv.protocol_variant(v)].protocol,
                         "seeds": pooled(v, cv, args.seeds),
                     }
                 )
             )
         return
     seeds_of = dict(row_seeds(v, args.seeds) for v in args.variants)
-    ensembles = dict(row_seeds(e, args.seeds) for e in args.ensembles)
+    ensembles = {e: cv.ensemble_seeds(e, read_seeds(params)) for e in args.ensembles}
+    names = [*seeds_of, *ensembles]
+    if len(names) != len(args.variants) + len(args.ensembles):
+        p.error("each row may be named once (one row per name: its seeds after `:`)")
     rows = build_cv_tables(
         seeds_of,
         ensembles,
@@ -124,8 +128,7 @@ def main() -> None:
         args.baseline or next(iter(seeds_of)),
         section(params, "statistics", StatisticsConfig),
         load_store(paths.STORE).patches,
-        protocols={v: cv.variants[v].protocol for v in seeds_of}
-        | {e: cv.variants[cv.ensembles[e].of].protocol for e in ensembles},
+        protocols={n: cv.variants[cv.protocol_variant(n)].protocol for n in names},
     )
     keep = (
         "protocol",
