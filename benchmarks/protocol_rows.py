@@ -9,12 +9,15 @@ MACHINE, each paired with ``--baseline``. It exists because ``cv_tables`` rebuil
 the table and most rows' predictions live in the DVC cache of the machine that trained them;
 once they are pulled, ``dvc repro real/mmlsv2/dvc.yaml:cv_tables`` gives the same rows. Each
 variant's fold-wise committed metrics (``metrics/cv/<variant>/fold<k>/seed<s>.json``, present for
-rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``).
+rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``), and each
+training's committed per-epoch log its epoch times (``--epoch-seconds``: median, min and max
+over every epoch of the named seeds and folds, e.g. fp32 against bf16 rows of one model).
 
     python -m benchmarks.protocol_rows --counts
     python -m benchmarks.protocol_rows unet_buffered unet_buffered_control \
         --baseline unet_buffered_control
     python -m benchmarks.protocol_rows --pooled unet unet_random unet_buffered unet_buffered_control
+    python -m benchmarks.protocol_rows --epoch-seconds fusion_context_random fusion_context_cosine30
     python -m benchmarks.protocol_rows fusion_context_random fusion_context_cosine30:42+43 \
         --ensembles fusion_context_cosine30_seeds --baseline fusion_context_random
 
@@ -31,6 +34,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mmls.core import paths
 from mmls.core.config import load_params, read_seeds, section
@@ -40,6 +44,7 @@ from mmls.data.protocols import PROTOCOL_DEFINITIONS
 from mmls.data.store import load_store
 from mmls.metrics.bootstrap import StatisticsConfig
 from mmls.metrics.confusion import COUNT_COLUMNS, scores_array
+from mmls.nn.tracking import PLOTS_DIR
 from mmls.report.tables import build_cv_tables
 
 PIPELINE = Path(__file__).resolve().parents[1] / "real" / "mmlsv2"
@@ -82,6 +87,26 @@ def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
     return out
 
 
+def epoch_seconds(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
+    """Median, min and max seconds per training epoch over the committed DVCLive logs."""
+    logs = [
+        paths.cv_log_dir(variant, f, s) / PLOTS_DIR / "epoch_seconds.tsv"
+        for s in seeds
+        for f in cv.folds
+    ]
+    found = [f for f in logs if f.is_file()]
+    if not found:
+        return {"n_epochs": 0}
+    sec = pd.concat([pd.read_csv(f, sep="\t")["epoch_seconds"] for f in found])
+    return {
+        "n_trainings": len(found),
+        "n_epochs": len(sec),
+        "median_s": round(float(sec.median()), 2),
+        "min_s": round(float(sec.min()), 2),
+        "max_s": round(float(sec.max()), 2),
+    }
+
+
 def row_seeds(arg: str, default: list[int]) -> tuple[str, list[int]]:
     """``name`` -> (name, default seeds); ``name:42+43`` -> (name, [42, 43])."""
     name, _, seeds = arg.partition(":")
@@ -93,6 +118,7 @@ def main() -> None:
     p.add_argument("variants", nargs="*")
     p.add_argument("--counts", action="store_true")
     p.add_argument("--pooled", action="store_true")
+    p.add_argument("--epoch-seconds", action="store_true")
     p.add_argument("--baseline", help="a variant among those named (paired CIs against it)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42])
     p.add_argument("--ensembles", nargs="*", default=[], help="seed-ensemble rows (cv.ensembles)")
@@ -103,6 +129,10 @@ def main() -> None:
     if args.counts:
         for rec in counts(cv):
             print(json.dumps(rec))
+        return
+    if args.epoch_seconds:
+        for v in args.variants:
+            print(json.dumps({"variant": v, **epoch_seconds(v, cv, args.seeds)}))
         return
     if args.pooled:
         for v in args.variants:
