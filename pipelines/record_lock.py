@@ -31,6 +31,16 @@ def recordable(dvcfile: str, patterns: list[str]) -> list:
     return [s for s in stages if any(fnmatch.fnmatch(s.name, p) for p in patterns)]
 
 
+def present(dep) -> bool:
+    """Whether a dependency is on this machine: a directory that holds nothing but the
+    ``.gitignore`` files git keeps for DVC is another stage's output that is not (its hash would
+    be that of the ``.gitignore``)."""
+    if not dep.exists:
+        return False
+    path = Path(dep.fs_path)
+    return path.is_file() or any(f.name != ".gitignore" for f in path.rglob("*") if f.is_file())
+
+
 def record(dvcfile: str, patterns: list[str], dry_run: bool = False) -> list[str]:
     """Record the matching stages; returns their names."""
     lock_path = ROOT / Path(dvcfile).with_name("dvc.lock")
@@ -41,7 +51,7 @@ def record(dvcfile: str, patterns: list[str], dry_run: bool = False) -> list[str
             print(f"skip {stage.name}: never run, nothing to keep", file=sys.stderr)
             continue
         for dep in stage.deps:  # as they are now: code, data, params ...
-            if getattr(dep, "params", None) is not None or dep.exists:
+            if getattr(dep, "params", None) is not None or present(dep):
                 dep.save()
             elif not dep.hash_info:  # ... or, for another stage's missing output, as recorded
                 raise SystemExit(f"{stage.name}: {dep} is missing and not in dvc.lock")
