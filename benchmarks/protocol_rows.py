@@ -44,7 +44,7 @@ from mmls.data.protocols import PROTOCOL_DEFINITIONS
 from mmls.data.store import load_store
 from mmls.metrics.bootstrap import StatisticsConfig
 from mmls.metrics.confusion import COUNT_COLUMNS, scores_array
-from mmls.nn.tracking import PLOTS_DIR
+from mmls.nn.tracking import METRICS_FILE, PLOTS_DIR
 from mmls.report.tables import build_cv_tables
 
 PIPELINE = Path(__file__).resolve().parents[1] / "real" / "mmlsv2"
@@ -71,7 +71,8 @@ def counts(cv: CVConfig) -> list[dict]:
 
 
 def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
-    """Pooled scores of each seed from the committed fold metrics (sums of their pixel counts)."""
+    """Pooled scores of each seed from the committed fold metrics (sums of their pixel counts),
+    each fold's held-out mIoU and the epoch of its checkpoint (chosen on the inner validation)."""
     out = {}
     for seed in seeds:
         files = [paths.cv_metrics(variant, f, seed) for f in cv.folds]
@@ -81,6 +82,11 @@ def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
         sums = np.sum([[r[c] for c in COUNT_COLUMNS] for r in records], axis=0)
         out[seed] = {
             "miou": round(float(scores_array(sums)["miou"]), 4),
+            "fold_miou": [round(float(r["miou"]), 4) for r in records],
+            "best_epoch": [
+                read_json(paths.cv_log_dir(variant, f, seed) / METRICS_FILE).get("best_epoch")
+                for f in cv.folds
+            ],
             "n_train": [r.get("n_train") for r in records],
             "train_time_h": round(sum(float(r["train_time_h"]) for r in records), 3),
         }
