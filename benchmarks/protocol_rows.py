@@ -44,7 +44,7 @@ from mmls.data.protocols import PROTOCOL_DEFINITIONS
 from mmls.data.store import load_store
 from mmls.metrics.bootstrap import StatisticsConfig
 from mmls.metrics.confusion import COUNT_COLUMNS, scores_array
-from mmls.nn.tracking import METRICS_FILE, PLOTS_DIR
+from mmls.nn.tracking import METRICS_FILE, read_history
 from mmls.report.tables import build_cv_tables
 
 PIPELINE = Path(__file__).resolve().parents[1] / "real" / "mmlsv2"
@@ -95,15 +95,11 @@ def pooled(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
 
 def epoch_seconds(variant: str, cv: CVConfig, seeds: list[int]) -> dict:
     """Median, min and max seconds per training epoch over the committed DVCLive logs."""
-    logs = [
-        paths.cv_log_dir(variant, f, s) / PLOTS_DIR / "epoch_seconds.tsv"
-        for s in seeds
-        for f in cv.folds
-    ]
-    found = [f for f in logs if f.is_file()]
+    logs = [paths.cv_log_dir(variant, f, s) for s in seeds for f in cv.folds]
+    found = [d for d in logs if (d / METRICS_FILE).is_file()]
     if not found:
         return {"n_epochs": 0}
-    sec = pd.concat([pd.read_csv(f, sep="\t")["epoch_seconds"] for f in found])
+    sec = pd.concat([read_history(d)["epoch_seconds"] for d in found])
     return {
         "n_trainings": len(found),
         "n_epochs": len(sec),
