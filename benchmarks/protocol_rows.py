@@ -4,13 +4,14 @@
 (no training needed; needs real/mmlsv2's ``store`` and ``cv_folds`` outputs).
 
 Otherwise: the CV rows of the named variants, computed by the library function of the
-``cv_tables`` stage (``mmls.report.tables.build_cv_tables``) from the held-out predictions ON THIS
-MACHINE, each paired with ``--baseline``. It exists because ``cv_tables`` rebuilds every row of
-the table and most rows' predictions live in the DVC cache of the machine that trained them;
-once they are pulled, ``dvc repro real/mmlsv2/dvc.yaml:cv_tables`` gives the same rows. Each
-variant's fold-wise committed metrics (``metrics/cv/<variant>/fold<k>/seed<s>.json``, present for
-rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``), and each
-training's committed per-epoch log its epoch times (``--epoch-seconds``: median, min and max
+``cv_tables`` stage (``mmls.report.tables.build_cv_tables``) from their held-out per-patch
+counts in git (``metrics/cv_counts``, written by the ``cv_counts`` stages), each paired with
+``--baseline``. It exists because ``cv_tables`` rebuilds every row of the table, and rows scored
+before ``cv_counts`` existed have their counts only in the DVC cache of the machine that trained
+them; once every row has counts, ``dvc repro -s real/mmlsv2/dvc.yaml:cv_tables`` gives the same
+rows. Each variant's fold-wise committed metrics (``metrics/cv/<variant>/fold<k>/seed<s>.json``,
+present for rows trained elsewhere too) also give its pooled mIoU without a CI (``--pooled``), and
+each training's committed per-epoch log its epoch times (``--epoch-seconds``: median, min and max
 over every epoch of the named seeds and folds, e.g. fp32 against bf16 rows of one model).
 
     python -m benchmarks.protocol_rows --counts

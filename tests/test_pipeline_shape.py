@@ -7,6 +7,8 @@
   ``band_sets`` x ``seeds`` its band_ablation@ stage, with the paths of mmls/paths.py;
 - every ``cv.rescored`` / ``cv.ensembles`` entry of the real pipeline has one stage that
   depends on the checkpoints and params of the variant it reuses, and on no other variant's;
+- every CV row has one ``cv_counts`` stage putting its held-out per-patch counts in git, and
+  ``cv_tables`` reads git-tracked outputs and the store alone;
 - stage scripts import the package (an editable install), never edit ``sys.path``, and none is
   named like a standard-library module (``python stages/x.py`` puts ``stages/`` first on the
   path: a ``stages/statistics.py`` once shadowed the stdlib module of that name).
@@ -230,6 +232,44 @@ def test_a_reuse_of_checkpoints_depends_on_its_variant_alone(stages) -> None:
             }
             checked += 1
     assert checked == len(REAL_PARAMS["cv"]["rescored"]) + len(REAL_PARAMS["cv"]["ensembles"]) > 0
+
+
+def test_the_cv_table_reads_git_alone_with_one_counts_stage_per_row(stages) -> None:
+    """Every CV row (variant, rescoring, ensemble) has one cv_counts stage copying its held-out
+    predictions' per-patch counts to an uncached, git-tracked folder, and cv_tables reads only
+    such folders and the store: the table, its paired CIs included, can be rebuilt on a checkout
+    whose DVC cache lacks the predictions of rows scored elsewhere."""
+    by_name = {s.addressing: s for s in stages}
+    cv = REAL_PARAMS["cv"]
+    rows = {**cv["variants"], **cv["rescored"], **cv["ensembles"]}
+    counts = {}
+    for name in rows:
+        matches = [
+            a
+            for a in by_name
+            if a.split(":")[-1].split("@")[0].startswith("cv_counts")
+            and a.endswith(f"@{name}")
+            and a.startswith("real/mmlsv2/")
+        ]
+        assert len(matches) == 1, (name, matches)
+        stage = by_name[matches[0]]
+        data_deps = {repo_path(d) for d in stage.deps if not getattr(d, "params", None)}
+        assert f"real/mmlsv2/predictions/cv/{name}" in data_deps, stage.addressing
+        (out,) = stage.outs
+        assert not out.use_cache and (out.plot or out.metric), stage.addressing
+        counts[name] = repo_path(out)
+    table = by_name["real/mmlsv2/dvc.yaml:cv_tables"]
+    read = {
+        repo_path(d)
+        for d in table.deps
+        if not getattr(d, "params", None) and not repo_path(d).endswith(".py")
+    }
+    assert "real/mmlsv2/metrics/cv_counts" in read
+    assert counts == {n: f"real/mmlsv2/metrics/cv_counts/{n}" for n in rows}
+    for folder in read - {"real/mmlsv2/data/store"}:
+        under = [o for s in stages for o in s.outs if repo_path(o).startswith(f"{folder}/")]
+        assert under, folder
+        assert all(not o.use_cache and (o.metric or o.plot) for o in under), folder
 
 
 def test_every_seed_of_every_variant_has_one_cv_training_and_scoring(stages) -> None:

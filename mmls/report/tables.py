@@ -26,6 +26,7 @@ from mmls.core import paths
 from mmls.core.errors import InputError
 from mmls.core.io import read_json
 from mmls.data.protocols import definition
+from mmls.evaluation.held_out_counts import cv_counts_file, cv_ensemble_counts_file
 from mmls.metrics.bootstrap import (
     Interval,
     StatisticsConfig,
@@ -329,7 +330,7 @@ def _fold_replicates(
     per_fold = []
     for f in folds:
         metrics = [paths.cv_metrics(name, f, s) for s in seeds]
-        patches = [paths.cv_predictions_dir(name, f, s) / HELD_OUT_PATCHES for s in seeds]
+        patches = [cv_counts_file(name, f, s) for s in seeds]
         rep = read_replicates(metrics, patches, seeds, groups)
         if rep is None:
             return None
@@ -348,15 +349,12 @@ def _ensemble_fold_results(
     per_fold = []
     for f in folds:
         metrics = [paths.cv_ensemble_metrics(name, f)]
-        patches = [paths.cv_ensemble_predictions_dir(name, f) / HELD_OUT_PATCHES]
+        patches = [cv_ensemble_counts_file(name, f)]
         rep = read_replicates(metrics, patches, [0], groups)
         if rep is None:
             return None
         per_fold.append(rep)
     return per_fold
-
-
-HELD_OUT_PATCHES = f"{paths.HELD_OUT}{paths.PATCHES_SUFFIX}"
 
 
 def pooled_tables(per_fold: Sequence[SeedResults], groups: pd.DataFrame) -> list[pd.DataFrame]:

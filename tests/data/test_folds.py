@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from mmls.data.folds import (
     random_folds,
 )
 from mmls.data.splitting import overlap_groups
+from mmls.evaluation.held_out_counts import copy_held_out_counts, cv_counts_file
 from mmls.evaluation.variants import variant_recipe, variant_run, variant_seeds
 from mmls.inference.ensemble import MeanProbability
 from mmls.metrics.bootstrap import StatisticsConfig
@@ -225,6 +227,9 @@ def test_cv_table_folds_pooled_ci_and_paired_difference(tmp_path: Path) -> None:
                 _write_fold("good", f, seed, t, 0.05, rows, rng)
             _write_fold("one", f, 1, t, 0.05, rows, rng)
             _write_fold("ens", f, None, t, 0.04, rows, rng)
+        for name in ("base", "good", "one", "ens"):  # the cv_counts stages: predictions to git
+            copy_held_out_counts(name)
+        shutil.rmtree(paths.PREDICTIONS)  # the table reads git alone
         cfg = config("statistics", StatisticsConfig, n_resamples=300)
         two = [1, 2]
         seeds_of = {"base": two, "good": two, "one": [1], "missing": two}
@@ -282,17 +287,19 @@ def test_a_random_row_pairs_with_a_blocks_row_though_it_splits_groups(
             rows = table[fold_of == f]
             t = np.stack([truth[i] for i in rows.index])
             _write_fold(name, f, 1, t, 0.1, rows, rng)
+    for name in ("blk", "rnd"):
+        copy_held_out_counts(name)
+    shutil.rmtree(paths.PREDICTIONS)
     cfg = config("statistics", StatisticsConfig, n_resamples=200)
     out = build_cv_tables(
         {"blk": [1], "rnd": [1]}, {}, [0, 1, 2], "blk", cfg, table, protocols={"rnd": "random"}
     )
-    held_out = f"{paths.HELD_OUT}{paths.PATCHES_SUFFIX}"
     pooled = {
         name: pooled_tables(
             [
                 read_replicates(
                     [paths.cv_metrics(name, f, 1)],
-                    [paths.cv_predictions_dir(name, f, 1) / held_out],
+                    [cv_counts_file(name, f, 1)],
                     [1],
                     table,
                 )
